@@ -1,0 +1,259 @@
+"""params.yaml, read once into typed, validated dataclasses.
+
+Every check happens here, before any stage writes anything, and every failure is one
+``ConfigError`` line naming the key, the value and what is accepted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A params.yaml problem; its message is the one line the user sees."""
+
+
+def _check(kind: str, low: float | None = None, high: float | None = None) -> dict[str, Any]:
+    """Field metadata: a range rule checked by ``_validate_value``."""
+    return {"rule": (kind, low, high)}
+
+
+def positive(**kw: Any) -> Any:
+    return field(metadata=_check("positive"), **kw)
+
+
+def nonnegative(**kw: Any) -> Any:
+    return field(metadata=_check("nonnegative"), **kw)
+
+
+def unit_interval(**kw: Any) -> Any:
+    return field(metadata=_check("interval", 0.0, 1.0), **kw)
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    theta_limit_deg: float = field(default=50.0, metadata=_check("interval_open_low", 0.0, 180.0))
+    x_limit: float = positive(default=2.4)
+    init_range: float = positive(default=0.05)
+    max_episode_steps: int = positive(default=50_000)
+
+
+@dataclass(frozen=True)
+class ILRewardConfig:
+    angle_weight: float = nonnegative(default=0.2)
+    action_weight: float = nonnegative(default=0.8)
+    sigma2: float = positive(default=0.5)
+    sigma2_units: Literal["degrees", "raw"] = "degrees"
+
+
+@dataclass(frozen=True)
+class RewardsConfig:
+    sigma1_deg: float = positive(default=10.0)
+    terminal: float = -1.0
+    il: ILRewardConfig = field(default_factory=ILRewardConfig)
+
+
+@dataclass(frozen=True)
+class ExpertConfig:
+    kp: float = 0.6
+    ki: float = 0.00625
+    kd: float = 0.8
+    reset_per_episode: bool = False
+
+
+@dataclass(frozen=True)
+class DQNConfig:
+    hidden: list[int] = field(default_factory=lambda: [128, 256, 256], metadata=_check("positive"))
+    learning_rate: float = positive(default=1e-5)
+    momentum: float = unit_interval(default=0.95)
+    gamma: float = unit_interval(default=0.95)
+    memory_size: int = positive(default=1_000_000)
+    batch_size: int = positive(default=20)
+    update: Literal["batched", "sequential"] = "batched"
+    epsilon_start: float = unit_interval(default=0.3)
+    epsilon_decay: float = unit_interval(default=0.995)
+    epsilon_min: float = unit_interval(default=0.01)
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+
+
+@dataclass(frozen=True)
+class EpisodesConfig:
+    episodes: int = positive(default=250)
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    episodes: int = positive(default=250)
+    keep_optimizer_state: bool = True
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    episodes: int = positive(default=10)
+    seed: int = nonnegative(default=2004)
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    moving_average: int = positive(default=20)
+    bootstrap_samples: int = positive(default=10_000)
+    bootstrap_seed: int = nonnegative(default=0)
+
+
+@dataclass(frozen=True)
+class Params:
+    seeds: list[int] = field(default_factory=lambda: [0], metadata=_check("nonnegative"))
+    env: EnvConfig = field(default_factory=EnvConfig)
+    rewards: RewardsConfig = field(default_factory=RewardsConfig)
+    expert: ExpertConfig = field(default_factory=ExpertConfig)
+    dqn: DQNConfig = field(default_factory=DQNConfig)
+    collect: EpisodesConfig = field(default_factory=lambda: EpisodesConfig(500))
+    il250: EpisodesConfig = field(default_factory=lambda: EpisodesConfig(250))
+    il500: EpisodesConfig = field(default_factory=lambda: EpisodesConfig(500))
+    rl500: EpisodesConfig = field(default_factory=lambda: EpisodesConfig(500))
+    il250_rl250: FinetuneConfig = field(default_factory=FinetuneConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if origin is list:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(tp, str(tp))
+
+
+def _validate_value(key: str, value: Any, tp: Any, rule: tuple | None) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key)
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, list) or not value:
+            raise ConfigError(f"{key}: got {value!r}; expected a non-empty list of {_type_name(item_tp)}")
+        items = [_validate_value(f"{key}[{i}]", v, item_tp, rule) for i, v in enumerate(value)]
+        if key == "seeds" and len(set(items)) != len(items):
+            dupes = sorted({v for v in items if items.count(v) > 1})
+            raise ConfigError(f"seeds: got {value!r}; seeds must be distinct (repeated: {dupes})")
+        return items
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            raise ConfigError(f"{key}: got {value!r}; accepted: {' | '.join(map(str, allowed))}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: got {value!r}; expected true or false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: got {value!r}; expected an integer")
+    elif tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key}: got {value!r}; expected a number")
+        value = float(value)
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}: got {value!r}; expected a finite number")
+    if rule is not None:
+        kind, low, high = rule
+        ok = {
+            "positive": lambda v: v > 0,
+            "nonnegative": lambda v: v >= 0,
+            "interval": lambda v: low <= v <= high,
+            "interval_open_low": lambda v: low < v <= high,
+        }[kind](value)
+        if not ok:
+            accepted = {
+                "positive": "a value > 0",
+                "nonnegative": "a value >= 0",
+                "interval": f"a value in [{low}, {high}]",
+                "interval_open_low": f"a value in ({low}, {high}]",
+            }[kind]
+            raise ConfigError(f"{key}: got {value!r}; accepted: {accepted}")
+    return value
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    where = prefix or "params.yaml"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: got {raw!r}; expected a mapping of keys to values")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in fields:
+            full = f"{prefix}.{key}" if prefix else str(key)
+            close = difflib.get_close_matches(str(key), fields, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(f"{full}: unknown key{hint} (accepted here: {', '.join(fields)})")
+    values = {}
+    for name, f in fields.items():
+        full = f"{prefix}.{name}" if prefix else name
+        if name not in raw:
+            raise ConfigError(f"{full}: missing; expected {_type_name(hints[name])}")
+        values[name] = _validate_value(full, raw[name], hints[name], f.metadata.get("rule"))
+    return cls(**values)
+
+
+def _cross_checks(p: Params) -> None:
+    longest_il = max(p.il250.episodes, p.il500.episodes)
+    if p.collect.episodes < longest_il:
+        raise ConfigError(
+            f"collect.episodes: got {p.collect.episodes}; accepted: at least the longest imitation run "
+            f"({longest_il} episodes)"
+        )
+    if p.dqn.epsilon_min > p.dqn.epsilon_start:
+        raise ConfigError(
+            f"dqn.epsilon_min: got {p.dqn.epsilon_min}; accepted: a value <= dqn.epsilon_start "
+            f"({p.dqn.epsilon_start})"
+        )
+    if p.dqn.batch_size > p.dqn.memory_size:
+        raise ConfigError(
+            f"dqn.batch_size: got {p.dqn.batch_size}; accepted: a value <= dqn.memory_size ({p.dqn.memory_size})"
+        )
+
+
+def parse_params(raw: Any) -> Params:
+    """Validate an already-parsed YAML document."""
+    params = _build(Params, raw, "")
+    _cross_checks(params)
+    return params
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate params.yaml; every problem is a one-line ``ConfigError``."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}") from None
+    return parse_params(raw)
+
+
+def to_dict(obj: Any) -> Any:
+    """Plain-dict view of a config (for logs and the report)."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, list):
+        return [to_dict(v) for v in obj]
+    return obj
+
+
+__all__ = ["ConfigError", "Params", "load_params", "parse_params", "to_dict"]

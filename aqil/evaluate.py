@@ -1,0 +1,46 @@
+"""Greedy evaluation (epsilon = 0) of a trained network on fixed start states.
+
+Training rewards of imitation runs come from episodes the expert drove; only this evaluation
+shows what the network does on its own. The start states come from ``evaluate.seed`` alone,
+so every network of every run faces the same ones.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from aqil.config import EnvConfig, RewardsConfig
+from aqil.env import THETA_INDEX, Rewards, make_env, reset_options
+from aqil.progress import progress
+from aqil.qnet import DQNLearner
+
+
+def evaluate_greedy(
+    learner: DQNLearner, env_cfg: EnvConfig, rewards_cfg: RewardsConfig, episodes: int, seed: int, label: str
+) -> dict[str, list[float] | list[int] | float | int]:
+    rewards = Rewards(rewards_cfg)
+    env = make_env(env_cfg)
+    options = reset_options(env_cfg)
+    ep_rewards, ep_steps, capped = [], [], 0
+    obs, _ = env.reset(seed=seed, options=options)
+    with progress(episodes, label) as bar:
+        for _ in range(episodes):
+            total, steps, terminated = 0.0, 0, False
+            while not terminated and steps < env_cfg.max_episode_steps:
+                obs, _, terminated, _, _ = env.step(learner.greedy_action(obs))
+                total += float(rewards.rl(obs[THETA_INDEX], terminated))
+                steps += 1
+            capped += not terminated
+            ep_rewards.append(total)
+            ep_steps.append(steps)
+            bar.episode_done(steps, total)
+            obs, _ = env.reset(options=options)
+    env.close()
+    return {
+        "episode_reward": ep_rewards,
+        "episode_steps": ep_steps,
+        "avg_reward": float(np.mean(ep_rewards)),
+        "best_reward": float(np.max(ep_rewards)),
+        "avg_steps": float(np.mean(ep_steps)),
+        "capped_episodes": capped,
+    }

@@ -1,0 +1,213 @@
+"""The Q-network, its Keras-style initialisation, and the DQN update.
+
+Network: 4 -> 128 -> 256 -> 256 -> 2, ReLU, linear output (paper Fig. 1 / reference model).
+Update: SGD with momentum on the Bellman error, target y = r + gamma * max_a' Q(s', a') from the
+current network (no target network), y = r on a terminal transition.
+
+Keras' ``mse`` averages the squared error over the two outputs while the label of the untaken
+action equals the prediction, so one sample's loss is (y - Q(s, a))^2 / 2 and its gradient with
+respect to Q(s, a) is Q(s, a) - y. Two update modes:
+
+* ``sequential`` -- the reference: the 20 sampled transitions are fitted one after another
+  (20 SGD steps per environment step), each target computed with the network as it is then;
+* ``batched`` -- one SGD step with the sum of the 20 per-sample gradients, all targets from the
+  network before the step (first-order equal to the 20 small steps).
+
+The backward pass is written out for this MLP (three matrix products per layer) instead of going
+through autograd; ``tests/test_qnet.py`` checks it against autograd and ``torch.optim.SGD``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from aqil.artifacts import ArtifactError, atomic_path
+from aqil.config import ConfigError, DQNConfig
+
+N_OBS = 4
+N_ACTIONS = 2
+# Keras' truncated normal (cut at 2 std) divides the scale by this so the kept samples have the
+# requested standard deviation: std of a standard normal truncated to [-2, 2].
+_TRUNCATED_STD = 0.87962566103423978
+
+
+class QNetwork(nn.Module):
+    def __init__(self, hidden: Sequence[int], n_obs: int = N_OBS, n_actions: int = N_ACTIONS) -> None:
+        super().__init__()
+        sizes = [n_obs, *hidden, n_actions]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers[:-1]:
+            x = torch.relu(layer(x))
+        return self.layers[-1](x)
+
+
+@torch.no_grad()
+def keras_init_(net: QNetwork, generator: torch.Generator) -> None:
+    """he_normal (truncated) for hidden layers, glorot_uniform for the output, zero biases."""
+    for layer in net.layers[:-1]:
+        std = math.sqrt(2.0 / layer.in_features) / _TRUNCATED_STD
+        nn.init.trunc_normal_(layer.weight, 0.0, std, -2 * std, 2 * std, generator=generator)
+        nn.init.zeros_(layer.bias)
+    out = net.layers[-1]
+    nn.init.xavier_uniform_(out.weight, generator=generator)
+    nn.init.zeros_(out.bias)
+
+
+class DQNLearner:
+    """A QNetwork bound to one flat parameter buffer, updated by hand-written SGD with momentum.
+
+    The network's parameters are views into ``self.params`` and their gradients into
+    ``self.grads``, so the momentum step is two vector operations, bit-identical to
+    ``torch.optim.SGD(momentum=m, dampening=0)``.
+    """
+
+    def __init__(self, cfg: DQNConfig, net: QNetwork, device: torch.device) -> None:
+        self.gamma = cfg.gamma
+        self.lr = cfg.learning_rate
+        self.momentum = cfg.momentum
+        self.sequential = cfg.update == "sequential"
+        self.device = device
+        self.net = net.to(device)
+        total = sum(p.numel() for p in net.parameters())
+        self.params = torch.empty(total, device=device)
+        self.grads = torch.zeros(total, device=device)
+        self.velocity = torch.zeros(total, device=device)
+        self.weights: list[torch.Tensor] = []
+        self.biases: list[torch.Tensor] = []
+        self.weight_grads: list[torch.Tensor] = []
+        self.bias_grads: list[torch.Tensor] = []
+        offset = 0
+        for layer in net.layers:
+            for p, views, grad_views in (
+                (layer.weight, self.weights, self.weight_grads),
+                (layer.bias, self.biases, self.bias_grads),
+            ):
+                n = p.numel()
+                view = self.params[offset : offset + n].view_as(p)
+                view.copy_(p.data)
+                p.data = view
+                views.append(view)
+                grad_views.append(self.grads[offset : offset + n].view_as(p))
+                offset += n
+        self._rows = torch.arange(cfg.batch_size, device=device)
+
+    # -- forward passes ----------------------------------------------------------------------
+    def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Q-values and the post-ReLU activations (inputs of every layer) for the backward pass."""
+        inputs = [x]
+        h = x
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            h = torch.addmm(b, h, w.t())
+            if i < last:
+                h = h.relu_()
+                inputs.append(h)
+        return h, inputs
+
+    @torch.no_grad()
+    def q_values(self, obs: torch.Tensor) -> torch.Tensor:
+        return self._forward(obs)[0]
+
+    @torch.no_grad()
+    def greedy_action(self, obs: np.ndarray) -> int:
+        q = self._forward(torch.from_numpy(obs).to(self.device).view(1, -1))[0]
+        return int(q.argmax(dim=1).item())
+
+    # -- the update --------------------------------------------------------------------------
+    def _backward(self, dq: torch.Tensor, inputs: list[torch.Tensor]) -> None:
+        """Write d(loss)/d(params) into ``self.grads`` given d(loss)/d(Q) (rows = samples)."""
+        delta = dq
+        for i in range(len(self.weights) - 1, -1, -1):
+            torch.mm(delta.t(), inputs[i], out=self.weight_grads[i])
+            torch.sum(delta, dim=0, out=self.bias_grads[i])
+            if i > 0:
+                delta = torch.mm(delta, self.weights[i]).mul_(inputs[i] > 0)
+
+    def _sgd_step(self) -> None:
+        self.velocity.mul_(self.momentum).add_(self.grads)
+        self.params.add_(self.velocity, alpha=-self.lr)
+
+    def _fit(
+        self, obs: torch.Tensor, action: torch.Tensor, reward: torch.Tensor, next_obs: torch.Tensor,
+        done: torch.Tensor,
+    ) -> torch.Tensor:
+        """One SGD step on the summed per-sample gradients; returns the mean Keras loss."""
+        n = obs.shape[0]
+        q, inputs = self._forward(torch.cat((obs, next_obs)))
+        q_next_max = q[n:].amax(dim=1)
+        target = torch.where(done, reward, reward + self.gamma * q_next_max)
+        rows = self._rows[:n]
+        error = q[rows, action] - target  # d(loss_i)/dQ(s_i, a_i) for loss_i = (y_i - Q)^2 / 2
+        dq = torch.zeros(n, N_ACTIONS, device=self.device)
+        dq[rows, action] = error
+        self._backward(dq, [h[:n] for h in inputs])
+        self._sgd_step()
+        return error.square().mean() / 2
+
+    @torch.no_grad()
+    def update(
+        self, obs: torch.Tensor, action: torch.Tensor, reward: torch.Tensor, next_obs: torch.Tensor,
+        done: torch.Tensor,
+    ) -> float:
+        """Fit one sampled minibatch (batched or sequential); returns the mean Keras mse loss."""
+        if not self.sequential:
+            return float(self._fit(obs, action, reward, next_obs, done))
+        losses = [
+            self._fit(obs[i : i + 1], action[i : i + 1], reward[i : i + 1], next_obs[i : i + 1], done[i : i + 1])
+            for i in range(obs.shape[0])
+        ]
+        return float(torch.stack(losses).mean())
+
+    # -- persistence -------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        state = {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()}
+        state["optimizer.velocity"] = self.velocity.detach().cpu().clone()
+        return state
+
+    def save(self, path: str | Path) -> None:
+        with atomic_path(path) as tmp:
+            torch.save(self.state_dict(), tmp)
+
+    def load(self, path: str | Path, keep_optimizer_state: bool = True) -> None:
+        """Load weights (and momentum) saved by ``save``; never unpickles arbitrary objects."""
+        path = Path(path)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises many types for damaged or foreign files
+            raise ArtifactError(f"{path}: not a readable model file ({type(exc).__name__})") from None
+        expected = {k: tuple(v.shape) for k, v in self.state_dict().items()}
+        if not isinstance(state, dict):
+            raise ArtifactError(f"{path}: not a model saved by this pipeline")
+        found = {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)}
+        if found != expected:
+            raise ArtifactError(
+                f"{path}: model does not match this network (expected layers "
+                f"{describe_shapes(expected)}, found {describe_shapes(found)}); check dqn.hidden"
+            )
+        velocity = state.pop("optimizer.velocity")
+        with torch.no_grad():
+            self.net.load_state_dict(state)
+            self.velocity.copy_(velocity if keep_optimizer_state else torch.zeros_like(velocity))
+
+
+def describe_shapes(shapes: dict[str, tuple[int, ...]]) -> str:
+    weights = [s for k, s in shapes.items() if k.endswith(".weight")]
+    if not weights:
+        return "none"
+    return " -> ".join([str(weights[0][1]), *(str(s[0]) for s in weights)])
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("dqn.device: got 'cuda' but no CUDA device is available; accepted: cpu | auto")
+    return torch.device(name)

@@ -1,0 +1,26 @@
+"""Independent, named random streams derived from one params.yaml seed.
+
+Each consumer (network init, exploration, replay sampling, environment resets) gets its own
+stream, so e.g. changing the replay memory's draws never shifts the start states.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import torch
+
+
+def derive_seed(seed: int, purpose: str) -> int:
+    """A 32-bit seed for ``purpose`` that depends only on (seed, purpose)."""
+    sequence = np.random.SeedSequence([seed, zlib.crc32(purpose.encode())])
+    return int(sequence.generate_state(1)[0])
+
+
+def numpy_rng(seed: int, purpose: str) -> np.random.Generator:
+    return np.random.default_rng(derive_seed(seed, purpose))
+
+
+def torch_generator(seed: int, purpose: str) -> torch.Generator:
+    return torch.Generator().manual_seed(derive_seed(seed, purpose))

@@ -1,0 +1,173 @@
+"""Training loops: Q-imitation-learning on expert trajectories, and deep Q-learning online.
+
+Both loops share one step: choose the network's action epsilon-greedily, score it, store the
+transition, and -- once the replay memory holds ``batch_size`` transitions -- sample a minibatch,
+update, and decay epsilon (x0.995 after every update, floor 0.01, as the reference).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from aqil.config import DQNConfig, EnvConfig, RewardsConfig
+from aqil.env import THETA_INDEX, Rewards, make_env, reset_options
+from aqil.progress import progress
+from aqil.qnet import DQNLearner, QNetwork, keras_init_
+from aqil.replay import ReplayMemory
+from aqil.seeding import numpy_rng, torch_generator
+from aqil.trajectories import Trajectories
+
+
+class EpsilonGreedy:
+    """epsilon starts at ``start``, is multiplied by ``decay`` after every update, floored at ``minimum``."""
+
+    def __init__(self, cfg: DQNConfig, rng: np.random.Generator) -> None:
+        self.epsilon = cfg.epsilon_start
+        self.decay_factor = cfg.epsilon_decay
+        self.minimum = cfg.epsilon_min
+        self.rng = rng
+
+    def explore(self) -> bool:
+        return bool(self.rng.random() < self.epsilon)
+
+    def random_action(self) -> int:
+        return int(self.rng.integers(2))
+
+    def decay(self) -> None:
+        self.epsilon = max(self.minimum, self.epsilon * self.decay_factor)
+
+
+@dataclass
+class RunResult:
+    """Per-episode curves and per-update losses of one training run."""
+
+    episode_reward: np.ndarray  # sum of the run's own step rewards (IL reward in IL runs)
+    episode_steps: np.ndarray  # the paper's "score"
+    episode_capped: np.ndarray  # cut at max_episode_steps
+    episode_epsilon: np.ndarray  # epsilon at the end of the episode
+    losses: np.ndarray  # mean Keras mse of every update, in order
+
+    def summary(self) -> dict[str, float | int]:
+        return {
+            "episodes": len(self.episode_reward),
+            "avg_reward": float(self.episode_reward.mean()),
+            "best_reward": float(self.episode_reward.max()),
+            "avg_steps": float(self.episode_steps.mean()),
+            "best_steps": int(self.episode_steps.max()),
+            "total_steps": int(self.episode_steps.sum()),
+            "capped_episodes": int(self.episode_capped.sum()),
+            "updates": len(self.losses),
+            "final_epsilon": float(self.episode_epsilon[-1]),
+        }
+
+
+class Agent:
+    """A learner with its replay memory and exploration schedule."""
+
+    def __init__(self, learner: DQNLearner, cfg: DQNConfig, seed: int) -> None:
+        self.learner = learner
+        self.batch_size = cfg.batch_size
+        self.memory = ReplayMemory(cfg.memory_size, 4, numpy_rng(seed, "replay"))
+        self.explorer = EpsilonGreedy(cfg, numpy_rng(seed, "explore"))
+        self.losses: list[float] = []
+        self.device = learner.device
+
+    def act(self, obs: np.ndarray) -> int:
+        if self.explorer.explore():
+            return self.explorer.random_action()
+        return self.learner.greedy_action(obs)
+
+    def learn(self, obs: np.ndarray, action: int, reward: float, next_obs: np.ndarray, done: bool) -> None:
+        self.memory.add(obs, action, reward, next_obs, done)
+        if len(self.memory) < self.batch_size:
+            return
+        b = self.memory.sample(self.batch_size)
+        tensors = [torch.from_numpy(x).to(self.device) for x in b]
+        self.losses.append(self.learner.update(*tensors))
+        self.explorer.decay()
+
+
+def new_learner(cfg: DQNConfig, seed: int, device: torch.device) -> DQNLearner:
+    """A freshly initialised network (Keras initialisers, seeded) bound to its optimizer."""
+    torch.set_num_threads(1)  # the matrices are tiny: one thread is fastest and deterministic
+    net = QNetwork(cfg.hidden)
+    keras_init_(net, torch_generator(seed, "init"))
+    return DQNLearner(cfg, net, device)
+
+
+def _result(rewards, steps, capped, epsilons, losses) -> RunResult:
+    return RunResult(
+        episode_reward=np.asarray(rewards, dtype=np.float64),
+        episode_steps=np.asarray(steps, dtype=np.int64),
+        episode_capped=np.asarray(capped, dtype=bool),
+        episode_epsilon=np.asarray(epsilons, dtype=np.float64),
+        losses=np.asarray(losses, dtype=np.float32),
+    )
+
+
+def imitate(
+    agent: Agent, trajectories: Trajectories, episodes: int, rewards_cfg: RewardsConfig, label: str
+) -> RunResult:
+    """Q-imitation-learning: replay the expert's episodes, scoring the network's action by the IL reward."""
+    rewards = Rewards(rewards_cfg)
+    ep_rewards, ep_steps, ep_eps = [], [], []
+    data = trajectories.first(episodes)
+    theta_next = data.next_obs[:, THETA_INDEX]
+    t = 0
+    with progress(episodes, label) as bar:
+        for length in data.episode_length.tolist():
+            total = 0.0
+            for _ in range(length):
+                obs = data.obs[t]
+                action = agent.act(obs)
+                done = bool(data.terminated[t])
+                r = float(rewards.il(theta_next[t], data.expert_action[t], action, done))
+                agent.learn(obs, action, r, data.next_obs[t], done)
+                total += r
+                t += 1
+            ep_rewards.append(total)
+            ep_steps.append(length)
+            ep_eps.append(agent.explorer.epsilon)
+            bar.episode_done(length, total, eps=agent.explorer.epsilon)
+    return _result(ep_rewards, ep_steps, data.capped, ep_eps, agent.losses)
+
+
+def reinforce(
+    agent: Agent, env_cfg: EnvConfig, episodes: int, rewards_cfg: RewardsConfig, env_seed: int, label: str
+) -> RunResult:
+    """Deep Q-learning in the environment with the Gaussian angle reward."""
+    rewards = Rewards(rewards_cfg)
+    env = make_env(env_cfg)
+    options = reset_options(env_cfg)
+    ep_rewards, ep_steps, ep_capped, ep_eps = [], [], [], []
+    obs, _ = env.reset(seed=env_seed, options=options)
+    with progress(episodes, label) as bar:
+        for _ in range(episodes):
+            total, steps, terminated = 0.0, 0, False
+            while not terminated and steps < env_cfg.max_episode_steps:
+                action = agent.act(obs)
+                next_obs, _, terminated, _, _ = env.step(action)
+                r = float(rewards.rl(next_obs[THETA_INDEX], terminated))
+                agent.learn(obs, action, r, next_obs, terminated)
+                total += r
+                steps += 1
+                obs = next_obs
+            ep_rewards.append(total)
+            ep_steps.append(steps)
+            ep_capped.append(not terminated)
+            ep_eps.append(agent.explorer.epsilon)
+            bar.episode_done(steps, total, eps=agent.explorer.epsilon)
+            obs, _ = env.reset(options=options)
+    env.close()
+    return _result(ep_rewards, ep_steps, ep_capped, ep_eps, agent.losses)
+
+
+def expert_episode_rewards(trajectories: Trajectories, episodes: int, rewards_cfg: RewardsConfig) -> np.ndarray:
+    """The environment (RL) reward of each expert episode, for the IL figures."""
+    data = trajectories.first(episodes)
+    per_step = Rewards(rewards_cfg).rl(data.next_obs[:, THETA_INDEX], data.terminated)
+    ends = np.cumsum(data.episode_length)
+    return np.add.reduceat(per_step, ends - data.episode_length) if len(per_step) else np.zeros(0)

@@ -1,0 +1,156 @@
+"""Expert trajectories: recorded once by the PID expert, replayed by every imitation run.
+
+In imitation mode the expert's action drives the environment and the network's action is only
+scored, so the states an imitation run visits do not depend on the network: training on these
+recordings gives exactly the results of imitating online.
+
+Stored as a folder of ``.npy`` arrays plus ``meta.json`` (``.npy`` is byte-stable, unlike
+``.npz`` whose zip entries carry the time of writing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from aqil.artifacts import ArtifactError, read_json, write_json
+from aqil.config import EnvConfig, ExpertConfig
+from aqil.env import THETA_INDEX, make_env, reset_options
+from aqil.expert import PIDExpert
+from aqil.progress import progress
+
+FORMAT_VERSION = 1
+ARRAYS = {  # name -> (dtype, trailing shape); first axis is steps (or episodes for per-episode arrays)
+    "obs": (np.float32, (4,)),
+    "next_obs": (np.float32, (4,)),
+    "expert_action": (np.int8, ()),
+    "terminated": (np.bool_, ()),
+    "episode_length": (np.int64, ()),
+    "capped": (np.bool_, ()),
+}
+
+
+@dataclass(frozen=True)
+class Trajectories:
+    obs: np.ndarray  # (steps, 4) observation before each step
+    next_obs: np.ndarray  # (steps, 4) observation after it
+    expert_action: np.ndarray  # (steps,) action the expert took
+    terminated: np.ndarray  # (steps,) True on the step that ended an episode by failure
+    episode_length: np.ndarray  # (episodes,) steps per episode; boundaries are its cumulative sum
+    capped: np.ndarray  # (episodes,) True if the episode was cut at max_episode_steps
+
+    @property
+    def episodes(self) -> int:
+        return len(self.episode_length)
+
+    def episode_bounds(self, episode: int) -> tuple[int, int]:
+        end = int(self.episode_length[: episode + 1].sum())
+        return end - int(self.episode_length[episode]), end
+
+    def first(self, episodes: int) -> Trajectories:
+        """The first ``episodes`` episodes (what IL250 trains on)."""
+        steps = int(self.episode_length[:episodes].sum())
+        return Trajectories(
+            self.obs[:steps], self.next_obs[:steps], self.expert_action[:steps], self.terminated[:steps],
+            self.episode_length[:episodes], self.capped[:episodes],
+        )
+
+
+def collect(env_cfg: EnvConfig, expert_cfg: ExpertConfig, episodes: int, env_seed: int) -> Trajectories:
+    """Run the PID expert for ``episodes`` episodes and record every transition."""
+    env = make_env(env_cfg)
+    expert = PIDExpert(expert_cfg)
+    obs_l: list[np.ndarray] = []
+    next_l: list[np.ndarray] = []
+    act_l: list[int] = []
+    term_l: list[bool] = []
+    lengths, capped = [], []
+    obs, _ = env.reset(seed=env_seed, options=reset_options(env_cfg))
+    with progress(episodes, "collect (PID expert)") as bar:
+        for _ in range(episodes):
+            expert.start_episode(float(obs[THETA_INDEX]))
+            steps = 0
+            while True:
+                action = expert.act()
+                next_obs, _, terminated, _, _ = env.step(action)
+                expert.observe(next_obs[THETA_INDEX])
+                obs_l.append(obs)
+                next_l.append(next_obs)
+                act_l.append(action)
+                term_l.append(terminated)
+                steps += 1
+                obs = next_obs
+                if terminated or steps >= env_cfg.max_episode_steps:
+                    break
+            lengths.append(steps)
+            capped.append(not terminated)
+            bar.episode_done(steps=steps)
+            obs, _ = env.reset(options=reset_options(env_cfg))
+    env.close()
+    return Trajectories(
+        obs=np.asarray(obs_l, dtype=np.float32).reshape(-1, 4),
+        next_obs=np.asarray(next_l, dtype=np.float32).reshape(-1, 4),
+        expert_action=np.asarray(act_l, dtype=np.int8),
+        terminated=np.asarray(term_l, dtype=np.bool_),
+        episode_length=np.asarray(lengths, dtype=np.int64),
+        capped=np.asarray(capped, dtype=np.bool_),
+    )
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def save(traj: Trajectories, folder: str | Path) -> None:
+    """Write into a temporary folder and move it into place whole."""
+    folder = Path(folder)
+    tmp = folder.with_name(f".{folder.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    digests = {}
+    for name in ARRAYS:
+        np.save(tmp / f"{name}.npy", getattr(traj, name), allow_pickle=False)
+        digests[name] = _digest(tmp / f"{name}.npy")
+    write_json(tmp / "meta.json", {
+        "format_version": FORMAT_VERSION,
+        "episodes": traj.episodes,
+        "steps": len(traj.obs),
+        "sha256": digests,
+    })
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+
+
+def load(folder: str | Path) -> Trajectories:
+    """Load and verify trajectories; any damage is an ``ArtifactError`` naming the file."""
+    folder = Path(folder)
+    meta_path = folder / "meta.json"
+    meta = read_json(meta_path, required=("format_version", "episodes", "steps", "sha256"))
+    if meta["format_version"] != FORMAT_VERSION:
+        raise ArtifactError(f"{meta_path}: format_version {meta['format_version']}, expected {FORMAT_VERSION}")
+    arrays = {}
+    for name, (dtype, tail) in ARRAYS.items():
+        path = folder / f"{name}.npy"
+        if not path.is_file():
+            raise ArtifactError(f"{path}: missing; rerun the collect stage (dvc repro -f -s collect)")
+        if _digest(path) != meta["sha256"].get(name):
+            raise ArtifactError(f"{path}: contents do not match meta.json (damaged or altered file)")
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise ArtifactError(f"{path}: not a readable .npy array ({exc})") from None
+        expected_len = meta["episodes"] if name in ("episode_length", "capped") else meta["steps"]
+        if arr.dtype != dtype or arr.shape != (expected_len, *tail):
+            raise ArtifactError(
+                f"{path}: shape {arr.shape} dtype {arr.dtype}, expected {(expected_len, *tail)} {np.dtype(dtype)}"
+            )
+        arrays[name] = arr
+    traj = Trajectories(**arrays)
+    if int(traj.episode_length.sum()) != meta["steps"]:
+        raise ArtifactError(f"{folder / 'episode_length.npy'}: episode lengths do not add up to {meta['steps']}")
+    return traj
