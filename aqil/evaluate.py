@@ -7,12 +7,18 @@ so every network of every run faces the same ones.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from aqil.config import EnvConfig, RewardsConfig
-from aqil.env import THETA_INDEX, Rewards, make_env, reset_options
+from aqil.artifacts import write_json
+from aqil.config import EnvConfig, Params, RewardsConfig
+from aqil.env import THETA_INDEX, make_env, reset_options
 from aqil.progress import progress
-from aqil.qnet import DQNLearner
+from aqil.qnet import DQNLearner, resolve_device
+from aqil.rewards import Rewards
+from aqil.runs import RUNS, run_dir
+from aqil.train import new_learner
 
 
 def evaluate_greedy(
@@ -44,3 +50,18 @@ def evaluate_greedy(
         "avg_steps": float(np.mean(ep_steps)),
         "capped_episodes": capped,
     }
+
+
+def eval_file(results: Path, run: str, seed: int) -> Path:
+    return results / "eval" / run / f"seed{seed}.json"
+
+
+def evaluate_stage(run: str, params: Params, seed: int, results: Path) -> None:
+    """Greedy evaluation of one trained network."""
+    learner = new_learner(params.dqn, seed, resolve_device(params.dqn.device))
+    learner.load(run_dir(results, run, seed) / "model.pt")
+    summary = evaluate_greedy(
+        learner, params.env, params.rewards, params.evaluate.episodes, params.evaluate.seed,
+        f"evaluate {RUNS[run].label} seed {seed}",
+    )
+    write_json(eval_file(results, run, seed), summary)

@@ -19,6 +19,8 @@ through autograd; ``tests/test_qnet.py`` checks it against autograd and ``torch.
 
 from __future__ import annotations
 
+import io
+import itertools
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,7 +43,7 @@ class QNetwork(nn.Module):
     def __init__(self, hidden: Sequence[int], n_obs: int = N_OBS, n_actions: int = N_ACTIONS) -> None:
         super().__init__()
         sizes = [n_obs, *hidden, n_actions]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(sizes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.layers[:-1]:
@@ -173,8 +175,11 @@ class DQNLearner:
         return state
 
     def save(self, path: str | Path) -> None:
+        # Serialise in memory: torch names the archive after the file, which would change the bytes.
+        buffer = io.BytesIO()
+        torch.save(self.state_dict(), buffer)
         with atomic_path(path) as tmp:
-            torch.save(self.state_dict(), tmp)
+            tmp.write_bytes(buffer.getvalue())
 
     def load(self, path: str | Path, keep_optimizer_state: bool = True) -> None:
         """Load weights (and momentum) saved by ``save``; never unpickles arbitrary objects."""

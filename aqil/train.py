@@ -13,10 +13,11 @@ import numpy as np
 import torch
 
 from aqil.config import DQNConfig, EnvConfig, RewardsConfig
-from aqil.env import THETA_INDEX, Rewards, make_env, reset_options
+from aqil.env import THETA_INDEX, make_env, reset_options
 from aqil.progress import progress
 from aqil.qnet import DQNLearner, QNetwork, keras_init_
 from aqil.replay import ReplayMemory
+from aqil.rewards import Rewards
 from aqil.seeding import numpy_rng, torch_generator
 from aqil.trajectories import Trajectories
 

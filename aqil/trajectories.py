@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from aqil.artifacts import ArtifactError, read_json, write_json
-from aqil.config import EnvConfig, ExpertConfig
+from aqil.config import EnvConfig, ExpertConfig, Params
 from aqil.env import THETA_INDEX, make_env, reset_options
 from aqil.expert import PIDExpert
 from aqil.progress import progress
+from aqil.seeding import derive_seed
 
 FORMAT_VERSION = 1
 ARRAYS = {  # name -> (dtype, trailing shape); first axis is steps (or episodes for per-episode arrays)
@@ -154,3 +155,22 @@ def load(folder: str | Path) -> Trajectories:
     if int(traj.episode_length.sum()) != meta["steps"]:
         raise ArtifactError(f"{folder / 'episode_length.npy'}: episode lengths do not add up to {meta['steps']}")
     return traj
+
+
+def collect_dir(results: Path, seed: int) -> Path:
+    return results / "collect" / f"seed{seed}"
+
+
+def collect_stage(params: Params, seed: int, results: Path) -> None:
+    """Record the PID expert's episodes for this seed."""
+    traj = collect(params.env, params.expert, params.collect.episodes, derive_seed(seed, "collect-env"))
+    out = collect_dir(results, seed)
+    save(traj, out / "trajectories")
+    lengths = traj.episode_length
+    write_json(out / "metrics.json", {
+        "episodes": int(traj.episodes),
+        "total_steps": int(lengths.sum()),
+        "avg_steps": float(lengths.mean()),
+        "best_steps": int(lengths.max()),
+        "capped_episodes": int(traj.capped.sum()),
+    })

@@ -1,0 +1,57 @@
+"""Entry-point plumbing shared by the stage scripts: arguments, params, and one-line errors.
+
+A failing stage ends with one ``aqil: error: ...`` line naming the file or key; the full
+traceback appears only with ``AQIL_DEBUG=1``. SIGTERM is handled like Ctrl-C so that staged
+outputs are cleaned up and nothing half-written is left for DVC to cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from aqil.artifacts import ArtifactError
+from aqil.config import ConfigError, Params, load_params
+
+StageFn = Callable[[Params, int, Path], None]
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _fail(message: str, code: int) -> None:
+    print(f"aqil: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def run_stage(stage: StageFn, description: str, per_seed: bool = True, argv: list[str] | None = None) -> None:
+    """Parse ``--params/--results[/--seed]``, validate params.yaml, run ``stage``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: %(default)s)")
+    parser.add_argument("--results", type=Path, default=Path("results"), help="results folder (default: %(default)s)")
+    if per_seed:
+        parser.add_argument("--seed", type=int, required=True, help="training seed (one of params.yaml's seeds)")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    debug = os.environ.get("AQIL_DEBUG", "") not in ("", "0")
+    try:
+        params = load_params(args.params)
+        seed = args.seed if per_seed else -1
+        if per_seed and seed not in params.seeds:
+            raise ConfigError(f"--seed: got {seed}; accepted: one of seeds {params.seeds} in {args.params}")
+        stage(params, seed, args.results)
+    except (ConfigError, ArtifactError) as exc:
+        if debug:
+            raise
+        _fail(str(exc), 2)
+    except KeyboardInterrupt:
+        _fail("interrupted; no output of this stage was kept, rerun with dvc repro", 130)
+    except Exception as exc:
+        if debug:
+            raise
+        _fail(f"{type(exc).__name__}: {exc} (set AQIL_DEBUG=1 to see the traceback)", 1)

@@ -1,0 +1,322 @@
+"""The report: Table 2 beside the paper's numbers, verdicts, greedy evaluation, figures, deviations.
+
+Writes ``results/report/report.md`` (figures embedded), ``table2.csv`` and ``table2.json``
+(machine-readable Table 2, a DVC metrics file) and ``figures/*.png``. Only the seeds listed in
+params.yaml are read.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from aqil import figures, paper
+from aqil.artifacts import ArtifactError, read_json, write_json, write_text
+from aqil.config import Params
+from aqil.runs import RUNS, run_dir
+from aqil.stats import Estimate, cell_verdict, estimate, probability_of_improvement
+
+ORDER = ["rl500", "il250", "il500", "il250_rl250"]
+SUMMARY_FIELDS = ("avg_reward", "best_reward", "total_steps", "capped_episodes", "episodes")
+EVAL_FIELDS = ("avg_reward", "best_reward", "avg_steps", "capped_episodes", "episode_reward")
+
+
+def _read_tsv(path: Path, column: str) -> np.ndarray:
+    """One column of a run's per-episode table (episodes.tsv)."""
+    try:
+        with path.open(newline="") as fh:
+            rows = list(csv.DictReader(fh, delimiter="\t"))
+        return np.asarray([float(r[column]) for r in rows], dtype=np.float64)
+    except FileNotFoundError:
+        raise ArtifactError(f"{path}: missing; run the training stage that writes it (dvc repro)") from None
+    except (KeyError, ValueError, TypeError):
+        raise ArtifactError(f"{path}: not a per-episode table with a '{column}' column") from None
+
+
+def _load_weights(path: Path) -> list[np.ndarray]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ArtifactError(f"{path}: missing; run the training stage that writes it (dvc repro)") from None
+    except Exception as exc:
+        raise ArtifactError(f"{path}: not a readable model file ({type(exc).__name__})") from None
+    keys = sorted((k for k in state if k.endswith(".weight")), key=lambda k: int(k.split(".")[1]))
+    if not keys:
+        raise ArtifactError(f"{path}: contains no layer weights")
+    return [state[k].numpy() for k in keys]
+
+
+def _load_losses(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise ArtifactError(f"{path}: missing; run the training stage that writes it (dvc repro)") from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise ArtifactError(f"{path}: not a readable .npy array ({exc})") from None
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:,.2f}"
+
+
+def _interval(e: Estimate) -> str:
+    return "1 seed: no interval" if e.low is None else f"[{_fmt(e.low)}, {_fmt(e.high)}]"
+
+
+def build_table2(params: Params, results: Path) -> dict:
+    """Table 2 with per-seed values, estimates and verdicts, plus the conclusion and greedy evaluation."""
+    seeds = params.seeds
+    rng = np.random.default_rng(params.report.bootstrap_seed)
+    samples = params.report.bootstrap_samples
+    runs: dict[str, dict] = {}
+    for run in ORDER:
+        per_seed = [read_json(run_dir(results, run, s) / "metrics.json", SUMMARY_FIELDS) for s in seeds]
+        evals = [read_json(results / "eval" / run / f"seed{s}.json", EVAL_FIELDS) for s in seeds]
+        entry: dict = {"label": RUNS[run].label, "seeds": seeds, "columns": {}, "eval": {}}
+        for column in paper.COLUMNS:
+            values = [float(m[column]) for m in per_seed]
+            est = estimate(values, samples, rng)
+            verdict = cell_verdict(est, paper.TABLE2[run][column], f"{RUNS[run].label} {paper.COLUMN_LABELS[column]}")
+            entry["columns"][column] = {
+                "values": values, **asdict(est), "paper": paper.TABLE2[run][column],
+                "ratio": verdict.factor, "verdict": verdict.word, "explanation": verdict.sentence,
+            }
+            eval_values = [float(e[column]) for e in evals]
+            entry["eval"][column] = {"values": eval_values, **asdict(estimate(eval_values, samples, rng))}
+        entry["eval"]["avg_steps"] = float(np.mean([e["avg_steps"] for e in evals]))
+        entry["eval"]["capped_episodes"] = int(sum(e["capped_episodes"] for e in evals))
+        entry["total_steps"] = int(sum(m["total_steps"] for m in per_seed))
+        entry["capped_episodes"] = int(sum(m["capped_episodes"] for m in per_seed))
+        runs[run] = entry
+    return {"seeds": seeds, "runs": runs, "conclusion": _conclusion(runs, len(seeds))}
+
+
+def _conclusion(runs: dict[str, dict], n_seeds: int) -> dict:
+    """The paper's claim: IL250+RL250 above each other run on both average and best reward."""
+    win = paper.WINNER
+    comparisons = []
+    for other in ORDER:
+        if other == win:
+            continue
+        for column in paper.COLUMNS:
+            ours, theirs = runs[win]["columns"][column], runs[other]["columns"][column]
+            comparisons.append({
+                "other": other, "column": column, "winner_mean": ours["mean"], "other_mean": theirs["mean"],
+                "above": ours["mean"] > theirs["mean"],
+                "probability_of_improvement": probability_of_improvement(ours["values"], theirs["values"]),
+            })
+    holds = all(c["above"] for c in comparisons)
+    failed = [f"{RUNS[c['other']].label} ({paper.COLUMN_LABELS[c['column']]})" for c in comparisons if not c["above"]]
+    min_poi = min(c["probability_of_improvement"] for c in comparisons)
+    if holds:
+        sentence = (
+            f"Holds on these runs: IL250+RL250's mean is above every other run on both average and best reward "
+            f"(smallest probability of improvement {min_poi:.2f} over {n_seeds} seed{'s' if n_seeds > 1 else ''})."
+        )
+    else:
+        sentence = (
+            "Does not hold on these runs: IL250+RL250's mean is not above " + ", ".join(failed)
+            + f" (smallest probability of improvement {min_poi:.2f} over {n_seeds} seed{'s' if n_seeds > 1 else ''})."
+        )
+    if n_seeds == 1:
+        sentence += " One seed per run: a single draw, not a distribution."
+    return {"holds": holds, "comparisons": comparisons, "sentence": sentence}
+
+
+def _table2_csv(table: dict) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["run", "label", "column", "seeds", "mean", "std", "ci_low", "ci_high", "paper", "ratio",
+                     "verdict"])
+    for run, entry in table["runs"].items():
+        for column, c in entry["columns"].items():
+            writer.writerow([run, entry["label"], column, c["n"], f"{c['mean']:.4f}", f"{c['std']:.4f}",
+                             "" if c["low"] is None else f"{c['low']:.4f}",
+                             "" if c["high"] is None else f"{c['high']:.4f}",
+                             c["paper"], f"{c['ratio']:.4f}", c["verdict"]])
+    return out.getvalue()
+
+
+def deviations(params: Params, table: dict) -> list[tuple[str, str, str]]:
+    """(what, paper / reference, this run and the param that switches it)."""
+    capped = {RUNS[r].label: e["capped_episodes"] for r, e in table["runs"].items()}
+    s2 = params.rewards.il
+    return [
+        ("IL action-reward width sigma2",
+         "paper prints sigma2 = 0.5; the reference converts 0.5 degrees to radians (0.0087), so any "
+         "disagreement scores ~0",
+         f"`rewards.il.sigma2_units: {s2.sigma2_units}` ({'reference' if s2.sigma2_units == 'degrees' else 'paper'})"),
+        ("PID integral and previous error",
+         "the reference never resets them between episodes; a textbook PID would",
+         f"`expert.reset_per_episode: {str(params.expert.reset_per_episode).lower()}`"),
+        ("Minibatch update",
+         "the reference fits the 20 samples one after another (20 SGD steps per environment step)",
+         f"`dqn.update: {params.dqn.update}` (batched = one step on the summed gradient; see README, Performance)"),
+        ("Episode length",
+         "unbounded in the paper (T has no limit)",
+         f"`env.max_episode_steps: {params.env.max_episode_steps}`; capped training episodes: "
+         + ", ".join(f"{k} {v}" for k, v in capped.items())),
+        ("Optimizer state into IL250+RL250",
+         "the reference's saved Keras model carried the SGD momentum into the RL phase",
+         f"`il250_rl250.keep_optimizer_state: {str(params.il250_rl250.keep_optimizer_state).lower()}`"),
+        ("Number of runs", "one training run per method", f"`seeds: {params.seeds}`"),
+        ("Imitation data",
+         "the reference imitates online; the expert drives the environment, so the visited states do not "
+         "depend on the network", "recorded once by `collect` and replayed: identical transitions, not a switch"),
+        ("Loss values",
+         "the paper's L = (y - Q)^2; the reference (Keras mse over both outputs) logs half of it",
+         "we log the reference's value; the gradient is the same as the reference's"),
+        ("Environment", "gym's CartPole-v1 of 2019 with a 50 degree limit",
+         "gymnasium's CartPoleEnv (same equations and constants), thresholds changed, no TimeLimit wrapper"),
+    ]
+
+
+def render_markdown(params: Params, table: dict, figure_names: dict[str, str]) -> str:
+    n = len(table["seeds"])
+    lines = [
+        "# AQIL reproduction report",
+        "",
+        "Paper: Agarwal & Zhang, *Augmented Q-Imitation-Learning*, arXiv:2004.00993. "
+        f"Seeds: {table['seeds']} ({n} run{'s' if n > 1 else ''} per method); the paper reports one run.",
+        "",
+        "## Verdict",
+        "",
+        f"**Paper's conclusion (IL250+RL250 beats IL250, IL500 and RL500 on average and best reward): "
+        f"{'HOLDS' if table['conclusion']['holds'] else 'DOES NOT HOLD'}.** {table['conclusion']['sentence']}",
+        "",
+        "## Table 2: training-episode reward, reproduced vs paper",
+        "",
+        "| run | column | reproduced (mean) | std | 95% CI | paper | ratio | verdict |",
+        "|---|---|---:|---:|---|---:|---:|---|",
+    ]
+    for entry in table["runs"].values():
+        for column, c in entry["columns"].items():
+            est = Estimate(c["n"], c["mean"], c["std"], c["low"], c["high"])
+            lines.append(
+                f"| {entry['label']} | {paper.COLUMN_LABELS[column]} | {_fmt(c['mean'])} | {_fmt(c['std'])} | "
+                f"{_interval(est)} | {_fmt(c['paper'])} | {c['ratio']:.2f} | {c['verdict']} |"
+            )
+    lines += ["", "Why each verdict:", ""]
+    lines += [f"- {c['explanation']}" for e in table["runs"].values() for c in e["columns"].values()]
+    lines += [
+        "",
+        "A cell is *reproduced* when the paper's value lies inside the 95% bootstrap interval of the mean over "
+        "seeds, otherwise *higher* or *lower* with the ratio reproduced/paper.",
+        "",
+        "## Does IL250+RL250 win? Probability of improvement over seeds",
+        "",
+        "| compared with | column | IL250+RL250 mean | other mean | P(IL250+RL250 > other) |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for c in table["conclusion"]["comparisons"]:
+        lines.append(f"| {RUNS[c['other']].label} | {paper.COLUMN_LABELS[c['column']]} | {_fmt(c['winner_mean'])} | "
+                     f"{_fmt(c['other_mean'])} | {c['probability_of_improvement']:.2f} |")
+    lines += [
+        "",
+        "## Greedy evaluation (epsilon = 0, fixed start states)",
+        "",
+        f"Each trained network plays {params.evaluate.episodes} episodes from the same start states "
+        f"(`evaluate.seed: {params.evaluate.seed}`), reward = environment (RL) reward. Training rewards of the IL "
+        "runs come from episodes the expert drove; this is what the network does on its own.",
+        "",
+        "| run | mean episode reward | 95% CI | best episode reward | mean steps | capped episodes |",
+        "|---|---:|---|---:|---:|---:|",
+    ]
+    for entry in table["runs"].values():
+        ev = entry["eval"]
+        avg = ev["avg_reward"]
+        est = Estimate(avg["n"], avg["mean"], avg["std"], avg["low"], avg["high"])
+        lines.append(f"| {entry['label']} | {_fmt(avg['mean'])} | {_interval(est)} | {_fmt(ev['best_reward']['mean'])}"
+                     f" | {ev['avg_steps']:,.1f} | {ev['capped_episodes']} |")
+    lines += ["", "## Figures", ""]
+    lines += [f"![{title}](figures/{name})\n" for title, name in figure_names.items()]
+    lines += [
+        "## Deviations from the paper and its reference implementation",
+        "",
+        "| what | paper / reference | this run (switch) |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in deviations(params, table)]
+    lines += [
+        "",
+        "## Run facts",
+        "",
+        "| run | training steps (all seeds) | capped training episodes |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {e['label']} | {e['total_steps']:,} | {e['capped_episodes']} |" for e in table["runs"].values()]
+    return "\n".join(lines) + "\n"
+
+
+def draw_figures(params: Params, table: dict, results: Path, folder: Path) -> dict[str, str]:
+    """All figures into ``folder``; returns {title: file name} in report order."""
+    names: dict[str, str] = {}
+    seeds = params.seeds
+    first = seeds[0]
+    for run in ORDER:
+        spec = RUNS[run]
+        curves_fig, weights_fig = paper.FIGURES[run]
+        losses = {s: _load_losses(run_dir(results, run, s) / "losses.npy") for s in seeds}
+        tables = {s: run_dir(results, run, s) / "episodes.tsv" for s in seeds}
+        rewards = {s: _read_tsv(tables[s], "reward") for s in seeds}
+        expert = ({s: _read_tsv(tables[s], "expert_reward") for s in seeds}
+                  if spec.method == "imitation" else None)
+        reward_label = "episode reward (IL reward)" if spec.method == "imitation" else "episode reward"
+        name = f"fig{curves_fig}_{run}_loss_reward.png"
+        title = f"Fig. {curves_fig}: {spec.label} loss and reward"
+        figures.curves_figure(folder / name, title, losses, rewards, expert, params.report.moving_average,
+                              reward_label)
+        names[title] = name
+        name = f"fig{weights_fig}_{run}_weights.png"
+        title = f"Fig. {weights_fig}: {spec.label} layer weights (seed {first})"
+        figures.weights_figure(folder / name, title, _load_weights(run_dir(results, run, first) / "model.pt"))
+        names[title] = name
+    labels = [RUNS[r].label for r in ORDER]
+    cols = list(paper.COLUMNS)
+    ours = {c: [table["runs"][r]["columns"][c]["mean"] for r in ORDER] for c in cols}
+    errors = {c: [None if table["runs"][r]["columns"][c]["low"] is None
+                  else (table["runs"][r]["columns"][c]["low"], table["runs"][r]["columns"][c]["high"])
+                  for r in ORDER] for c in cols}
+    paper_values = {c: [paper.TABLE2[r][c] for r in ORDER] for c in cols}
+    figures.table2_figure(folder / "table2.png", labels, [paper.COLUMN_LABELS[c] for c in cols],
+                          {paper.COLUMN_LABELS[c]: v for c, v in ours.items()},
+                          {paper.COLUMN_LABELS[c]: v for c, v in errors.items()},
+                          {paper.COLUMN_LABELS[c]: v for c, v in paper_values.items()}, len(seeds))
+    names["Table 2 summary: reproduced vs paper"] = "table2.png"
+    return names
+
+
+def report_stage(params: Params, _seed: int, results: Path) -> None:
+    out = results / "report"
+    table = build_table2(params, results)
+    staging = out / ".figures.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        names = draw_figures(params, table, results, staging)
+        shutil.rmtree(out / "figures", ignore_errors=True)
+        os.replace(staging, out / "figures")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    write_text(out / "table2.csv", _table2_csv(table))
+    write_json(out / "table2.json", table)
+    write_text(out / "report.md", render_markdown(params, table, names))
+    print(summary_lines(table))
+
+
+def summary_lines(table: dict) -> str:
+    """A few lines for the terminal at the end of the pipeline."""
+    rows = [f"{'run':<12} {'avg reward':>12} {'paper':>9} {'best reward':>12} {'paper':>9}"]
+    for entry in table["runs"].values():
+        a, b = entry["columns"]["avg_reward"], entry["columns"]["best_reward"]
+        rows.append(f"{entry['label']:<12} {a['mean']:>12.2f} {a['paper']:>9.2f} {b['mean']:>12.2f} {b['paper']:>9.2f}")
+    rows.append(table["conclusion"]["sentence"])
+    return "\n".join(rows)
+

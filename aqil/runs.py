@@ -1,0 +1,105 @@
+"""The four training runs of the paper's Table 2, and what each training or evaluation stage writes.
+
+A run is imitation (on the expert's recorded episodes) or RL (in the environment), optionally
+starting from another run's final network. Adding a method means adding a ``RunSpec`` here, a
+stage in dvc.yaml and a three-line script in ``stages/``.
+
+Layout of one run and seed, each file written only after training ends and moved into place
+atomically (an interrupted stage leaves nothing DVC could take for a result)::
+
+    results/<run>/seed<N>/model.pt       weights + SGD momentum (torch.load(weights_only=True))
+    results/<run>/seed<N>/losses.npy     mean loss of every update (float32)
+    results/<run>/seed<N>/metrics.json   summary, a DVC metrics file
+    results/<run>/seed<N>/episodes.tsv   per-episode curves, a DVC plots file
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from aqil import trajectories
+from aqil.artifacts import atomic_path, write_json, write_text
+from aqil.config import Params
+from aqil.qnet import resolve_device
+from aqil.seeding import derive_seed
+from aqil.train import Agent, RunResult, expert_episode_rewards, imitate, new_learner, reinforce
+from aqil.trajectories import collect_dir
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    name: str  # stage and folder name
+    label: str  # the paper's name
+    method: Literal["imitation", "rl"]
+    init_from: str | None = None  # run whose final network (and momentum) this one continues
+
+
+RUNS: dict[str, RunSpec] = {
+    spec.name: spec
+    for spec in (
+        RunSpec("rl500", "RL500", "rl"),
+        RunSpec("il250", "IL250", "imitation"),
+        RunSpec("il500", "IL500", "imitation"),
+        RunSpec("il250_rl250", "IL250+RL250", "rl", init_from="il250"),
+    )
+}
+
+
+def run_dir(results: Path, run: str, seed: int) -> Path:
+    return results / run / f"seed{seed}"
+
+
+def _episodes(params: Params, run: str) -> int:
+    return getattr(params, run).episodes
+
+
+def train_stage(run: str, params: Params, seed: int, results: Path) -> None:
+    """Train one run for one seed and write its outputs atomically."""
+    spec = RUNS[run]
+    device = resolve_device(params.dqn.device)
+    learner = new_learner(params.dqn, seed, device)
+    if spec.init_from is not None:
+        learner.load(
+            run_dir(results, spec.init_from, seed) / "model.pt",
+            keep_optimizer_state=params.il250_rl250.keep_optimizer_state,
+        )
+    agent = Agent(learner, params.dqn, seed)
+    episodes = _episodes(params, run)
+    label = f"{spec.label} seed {seed}"
+
+    if spec.method == "imitation":
+        traj = trajectories.load(collect_dir(results, seed) / "trajectories")
+        result = imitate(agent, traj, episodes, params.rewards, label)
+        expert = expert_episode_rewards(traj, episodes, params.rewards)
+    else:
+        env_seed = derive_seed(seed, "rl-env")
+        result = reinforce(agent, params.env, episodes, params.rewards, env_seed, label)
+        expert = None
+
+    out = run_dir(results, run, seed)
+    learner.save(out / "model.pt")
+    with atomic_path(out / "losses.npy") as tmp, tmp.open("wb") as fh:
+        np.save(fh, result.losses, allow_pickle=False)
+    write_text(out / "episodes.tsv", episodes_tsv(result, expert))
+    write_json(out / "metrics.json", result.summary())
+
+
+def episodes_tsv(result: RunResult, expert_reward: np.ndarray | None = None) -> str:
+    """Per-episode curves, one row per episode, for ``dvc plots`` and the report."""
+    columns = ["episode", "reward", "steps", "epsilon", "capped"]
+    if expert_reward is not None:
+        columns.append("expert_reward")
+    rows = ["\t".join(columns)]
+    for i in range(len(result.episode_reward)):
+        row = [str(i), repr(float(result.episode_reward[i])), str(int(result.episode_steps[i])),
+               repr(float(result.episode_epsilon[i])), str(int(result.episode_capped[i]))]
+        if expert_reward is not None:
+            row.append(repr(float(expert_reward[i])))
+        rows.append("\t".join(row))
+    return "\n".join(rows) + "\n"
+
+
