@@ -14,7 +14,8 @@ respect to Q(s, a) is Q(s, a) - y. Two update modes:
   network before the step (first-order equal to the 20 small steps).
 
 The backward pass is written out for this MLP (three matrix products per layer) instead of going
-through autograd; ``tests/test_qnet.py`` checks it against autograd and ``torch.optim.SGD``.
+through autograd, which removes most per-step overhead; ``tests/test_qnet.py`` checks the update
+against autograd with ``torch.optim.SGD``.
 """
 
 from __future__ import annotations
@@ -66,9 +67,10 @@ def keras_init_(net: QNetwork, generator: torch.Generator) -> None:
 class DQNLearner:
     """A QNetwork bound to one flat parameter buffer, updated by hand-written SGD with momentum.
 
-    The network's parameters are views into ``self.params`` and their gradients into
-    ``self.grads``, so the momentum step is two vector operations, bit-identical to
-    ``torch.optim.SGD(momentum=m, dampening=0)``.
+    Weights are stored transposed, (in, out), so every layer is one ``addmm`` without a transpose;
+    the network's ``nn.Linear`` parameters are views into the same buffer, so ``net(x)`` and
+    ``state_dict()`` always see the current values. The momentum step is
+    ``torch.optim.SGD(momentum=m, dampening=0)``'s: v <- m*v + g, p <- p - lr*v.
     """
 
     def __init__(self, cfg: DQNConfig, net: QNetwork, device: torch.device) -> None:
@@ -80,35 +82,39 @@ class DQNLearner:
         self.net = net.to(device)
         total = sum(p.numel() for p in net.parameters())
         self.params = torch.empty(total, device=device)
-        self.grads = torch.zeros(total, device=device)
         self.velocity = torch.zeros(total, device=device)
-        self.weights: list[torch.Tensor] = []
+        self.weights_t: list[torch.Tensor] = []  # (in, out) views of params
+        self.weights: list[torch.Tensor] = []  # (out, in) views of the same memory
         self.biases: list[torch.Tensor] = []
-        self.weight_grads: list[torch.Tensor] = []
-        self.bias_grads: list[torch.Tensor] = []
+        self.weight_t_velocity: list[torch.Tensor] = []  # matching views of velocity
+        self.bias_velocity: list[torch.Tensor] = []
+        self._ones = torch.ones(cfg.batch_size, device=device)
         offset = 0
         for layer in net.layers:
-            for p, views, grad_views in (
-                (layer.weight, self.weights, self.weight_grads),
-                (layer.bias, self.biases, self.bias_grads),
-            ):
-                n = p.numel()
-                view = self.params[offset : offset + n].view_as(p)
-                view.copy_(p.data)
-                p.data = view
-                views.append(view)
-                grad_views.append(self.grads[offset : offset + n].view_as(p))
-                offset += n
-        self._rows = torch.arange(cfg.batch_size, device=device)
+            n_out, n_in = layer.weight.shape
+            n = n_in * n_out
+            w_t = self.params[offset : offset + n].view(n_in, n_out)
+            w_t.copy_(layer.weight.data.t())
+            layer.weight.data = w_t.t()
+            self.weights_t.append(w_t)
+            self.weights.append(w_t.t())
+            self.weight_t_velocity.append(self.velocity[offset : offset + n].view(n_in, n_out))
+            offset += n
+            b = self.params[offset : offset + n_out]
+            b.copy_(layer.bias.data)
+            layer.bias.data = b
+            self.biases.append(b)
+            self.bias_velocity.append(self.velocity[offset : offset + n_out])
+            offset += n_out
 
     # -- forward passes ----------------------------------------------------------------------
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Q-values and the post-ReLU activations (inputs of every layer) for the backward pass."""
+        """Q-values and the inputs of every layer (post-ReLU activations) for the backward pass."""
         inputs = [x]
         h = x
-        last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            h = torch.addmm(b, h, w.t())
+        last = len(self.weights_t) - 1
+        for i, (w_t, b) in enumerate(zip(self.weights_t, self.biases, strict=True)):
+            h = torch.addmm(b, h, w_t)
             if i < last:
                 h = h.relu_()
                 inputs.append(h)
@@ -121,38 +127,41 @@ class DQNLearner:
     @torch.no_grad()
     def greedy_action(self, obs: np.ndarray) -> int:
         q = self._forward(torch.from_numpy(obs).to(self.device).view(1, -1))[0]
-        return int(q.argmax(dim=1).item())
+        return int(q.argmax())
 
     # -- the update --------------------------------------------------------------------------
-    def _backward(self, dq: torch.Tensor, inputs: list[torch.Tensor]) -> None:
-        """Write d(loss)/d(params) into ``self.grads`` given d(loss)/d(Q) (rows = samples)."""
-        delta = dq
-        for i in range(len(self.weights) - 1, -1, -1):
-            torch.mm(delta.t(), inputs[i], out=self.weight_grads[i])
-            torch.sum(delta, dim=0, out=self.bias_grads[i])
-            if i > 0:
-                delta = torch.mm(delta, self.weights[i]).mul_(inputs[i] > 0)
+    def _accumulate_gradient(self, dq: torch.Tensor, inputs: list[torch.Tensor]) -> None:
+        """velocity += d(loss)/d(params), given d(loss)/d(Q) (one row per sample).
 
-    def _sgd_step(self) -> None:
-        self.velocity.mul_(self.momentum).add_(self.grads)
-        self.params.add_(self.velocity, alpha=-self.lr)
+        Backpropagation through this MLP: for layer i with input h_i and output error delta,
+        dW_i^T = h_i^T delta, db_i = sum over rows of delta, and the error of the layer below is
+        (delta W_i) masked where the ReLU was inactive. The gradient is added straight into the
+        momentum buffer, which saves a pass over the parameters.
+        """
+        delta = dq
+        for i in range(len(self.weights_t) - 1, -1, -1):
+            self.weight_t_velocity[i].addmm_(inputs[i].t(), delta)
+            self.bias_velocity[i].addmv_(delta.t(), self._ones[: delta.shape[0]])
+            if i > 0:
+                delta = torch.ops.aten.threshold_backward(torch.mm(delta, self.weights[i]), inputs[i], 0.0)
 
     def _fit(
         self, obs: torch.Tensor, action: torch.Tensor, reward: torch.Tensor, next_obs: torch.Tensor,
         done: torch.Tensor,
     ) -> torch.Tensor:
-        """One SGD step on the summed per-sample gradients; returns the mean Keras loss."""
+        """One SGD step on the summed per-sample gradients; returns the summed squared error."""
         n = obs.shape[0]
         q, inputs = self._forward(torch.cat((obs, next_obs)))
         q_next_max = q[n:].amax(dim=1)
         target = torch.where(done, reward, reward + self.gamma * q_next_max)
-        rows = self._rows[:n]
-        error = q[rows, action] - target  # d(loss_i)/dQ(s_i, a_i) for loss_i = (y_i - Q)^2 / 2
-        dq = torch.zeros(n, N_ACTIONS, device=self.device)
-        dq[rows, action] = error
-        self._backward(dq, [h[:n] for h in inputs])
-        self._sgd_step()
-        return error.square().mean() / 2
+        column = action.view(-1, 1)
+        # d(loss_i)/dQ(s_i, a_i) for loss_i = (y_i - Q(s_i, a_i))^2 / 2; zero for the other action
+        error = q[:n].gather(1, column).view(-1) - target
+        dq = torch.zeros(n, N_ACTIONS, device=self.device).scatter_(1, column, error.view(-1, 1))
+        self.velocity.mul_(self.momentum)  # v <- m*v + g, p <- p - lr*v
+        self._accumulate_gradient(dq, [h[:n] for h in inputs])
+        self.params.add_(self.velocity, alpha=-self.lr)
+        return torch.dot(error, error)
 
     @torch.no_grad()
     def update(
@@ -160,13 +169,12 @@ class DQNLearner:
         done: torch.Tensor,
     ) -> float:
         """Fit one sampled minibatch (batched or sequential); returns the mean Keras mse loss."""
+        n = obs.shape[0]
         if not self.sequential:
-            return float(self._fit(obs, action, reward, next_obs, done))
-        losses = [
-            self._fit(obs[i : i + 1], action[i : i + 1], reward[i : i + 1], next_obs[i : i + 1], done[i : i + 1])
-            for i in range(obs.shape[0])
-        ]
-        return float(torch.stack(losses).mean())
+            return float(self._fit(obs, action, reward, next_obs, done)) / (2 * n)
+        rows = zip(obs.split(1), action.split(1), reward.split(1), next_obs.split(1), done.split(1), strict=True)
+        squared = [self._fit(*row) for row in rows]
+        return float(torch.stack(squared).sum()) / (2 * n)
 
     # -- persistence -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, torch.Tensor]:
