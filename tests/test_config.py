@@ -1,0 +1,109 @@
+"""params.yaml checking: every bad input is one line naming the key, the value and what is accepted."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from aqil.config import ConfigError, Params, load_params, parse_params
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def _with(path: str, value, delete: bool = False) -> dict:
+    raw = copy.deepcopy(DEFAULT)
+    node = raw
+    *parents, last = path.split(".")
+    for key in parents:
+        node = node[key]
+    if delete:
+        del node[last]
+    else:
+        node[last] = value
+    return raw
+
+
+def test_default_params_load_and_match_the_paper():
+    p = load_params(ROOT / "params.yaml")
+    assert isinstance(p, Params)
+    assert p.env.theta_limit_deg == 50 and p.env.x_limit == 2.4
+    assert (p.expert.kp, p.expert.ki, p.expert.kd) == (0.6, 0.00625, 0.8)
+    assert p.dqn.hidden == [128, 256, 256]
+    assert (p.dqn.learning_rate, p.dqn.momentum, p.dqn.gamma) == (1e-5, 0.95, 0.95)
+    assert (p.dqn.memory_size, p.dqn.batch_size) == (1_000_000, 20)
+    assert (p.dqn.epsilon_start, p.dqn.epsilon_decay, p.dqn.epsilon_min) == (0.3, 0.995, 0.01)
+    assert (p.il250.episodes, p.il500.episodes, p.rl500.episodes, p.il250_rl250.episodes) == (250, 500, 500, 250)
+
+
+def test_tiny_params_are_valid():
+    load_params(ROOT / "tests" / "data" / "tiny_params.yaml")
+
+
+BAD = [
+    # (key path, value, words the one-line message must contain)
+    ("dqn.learning_rte", 1e-3, ["dqn.learning_rte", "unknown key", "did you mean 'learning_rate'"]),
+    ("sedes", [0], ["sedes", "unknown key", "did you mean 'seeds'"]),
+    ("rewards.il.sigma3", 1.0, ["rewards.il.sigma3", "did you mean 'sigma2'"]),
+    ("il250.episodes", 0, ["il250.episodes", "got 0", "> 0"]),
+    ("rl500.episodes", -5, ["rl500.episodes", "got -5", "> 0"]),
+    ("il500.episodes", 2.5, ["il500.episodes", "got 2.5", "integer"]),
+    ("il250_rl250.episodes", "many", ["il250_rl250.episodes", "'many'", "integer"]),
+    ("collect.episodes", True, ["collect.episodes", "True", "integer"]),
+    ("dqn.epsilon_start", 1.5, ["dqn.epsilon_start", "1.5", "[0.0, 1.0]"]),
+    ("dqn.epsilon_min", -0.1, ["dqn.epsilon_min", "-0.1", "[0.0, 1.0]"]),
+    ("dqn.gamma", 1.2, ["dqn.gamma", "1.2", "[0.0, 1.0]"]),
+    ("dqn.learning_rate", 0, ["dqn.learning_rate", "got 0", "> 0"]),
+    ("dqn.learning_rate", "fast", ["dqn.learning_rate", "'fast'", "a number"]),
+    ("rewards.sigma1_deg", 0, ["rewards.sigma1_deg", "> 0"]),
+    ("rewards.il.sigma2", -0.5, ["rewards.il.sigma2", "-0.5", "> 0"]),
+    ("rewards.il.sigma2_units", "radians", ["rewards.il.sigma2_units", "'radians'", "degrees | raw"]),
+    ("dqn.update", "parallel", ["dqn.update", "'parallel'", "batched | sequential"]),
+    ("dqn.device", "tpu", ["dqn.device", "cpu | cuda | auto"]),
+    ("seeds", [0, -1], ["seeds[1]", "-1", ">= 0"]),
+    ("seeds", [1, 2, 1], ["seeds", "distinct", "[1]"]),
+    ("seeds", [], ["seeds", "non-empty list"]),
+    ("seeds", 3, ["seeds", "got 3", "list"]),
+    ("env.max_episode_steps", 0, ["env.max_episode_steps", "got 0", "> 0"]),
+    ("env.theta_limit_deg", 0, ["env.theta_limit_deg", "(0.0, 180.0]"]),
+    ("expert.reset_per_episode", "no", ["expert.reset_per_episode", "'no'", "true or false"]),
+    ("dqn.hidden", [128, 0], ["dqn.hidden[1]", "got 0", "> 0"]),
+    ("dqn.memory_size", 10, ["dqn.batch_size", "dqn.memory_size (10)"]),
+    ("collect.episodes", 100, ["collect.episodes", "got 100", "longest imitation run (500 episodes)"]),
+    ("dqn.epsilon_min", 0.5, ["dqn.epsilon_min", "<= dqn.epsilon_start"]),
+    ("evaluate.seed", -3, ["evaluate.seed", ">= 0"]),
+    ("report", {"moving_average": 20}, ["report.bootstrap_samples", "missing"]),
+    ("dqn", "fast", ["dqn", "'fast'", "mapping"]),
+    ("env.x_limit", float("nan"), ["env.x_limit", "finite"]),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "words"), BAD, ids=[f"{p}={v!r}" for p, v, _ in BAD])
+def test_bad_value_is_one_clear_line(path, value, words):
+    with pytest.raises(ConfigError) as info:
+        parse_params(_with(path, value))
+    message = str(info.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message
+
+
+@pytest.mark.parametrize("path", ["rl500.episodes", "dqn.gamma", "seeds", "rewards.il"])
+def test_missing_key_is_named(path):
+    with pytest.raises(ConfigError, match=rf"^{path.replace('.', '[.]')}: missing"):
+        parse_params(_with(path, None, delete=True))
+
+
+def test_unreadable_and_invalid_yaml_files(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_params(tmp_path / "nope.yaml")
+    bad = tmp_path / "params.yaml"
+    bad.write_text("seeds: [0\nenv: {")
+    with pytest.raises(ConfigError, match="not valid YAML at line"):
+        load_params(bad)
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_params(bad)

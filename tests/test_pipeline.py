@@ -1,0 +1,214 @@
+"""End to end: the real DVC pipeline on tiny params in a temporary copy of the repository.
+
+One module-scoped run of ``dvc repro``; the tests after it change one thing at a time and check
+exactly which stages run again, that nothing half-written survives an interrupted stage, that a
+rerun gives the same bytes, and that bad params stop the pipeline with one line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "tests" / "data" / "tiny_params.yaml"
+COPY = ["aqil", "stages", "dvc.yaml", ".dvc/config", ".dvcignore", ".gitignore", "pyproject.toml"]
+RUNS = ["il250", "il500", "rl500", "il250_rl250"]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    # Stage commands call `python`: make it this interpreter, whatever the caller's PATH.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["DVC_NO_ANALYTICS"] = "1"
+    env.pop("AQIL_DEBUG", None)
+    return env
+
+
+def run(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(args, cwd=repo, env=_env(), capture_output=True, text=True, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return run(repo, sys.executable, "-m", "dvc", *args, check=check)
+
+
+def ran(proc: subprocess.CompletedProcess) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", proc.stdout + proc.stderr))
+
+
+def set_param(repo: Path, path: str, value) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    node = params
+    *parents, last = path.split(".")
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def commit(repo: Path, message: str) -> None:
+    run(repo, "git", "add", "-A")
+    run(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message, "--allow-empty")
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    repo = tmp_path_factory.mktemp("aqil") / "repo"
+    repo.mkdir()
+    for name in COPY:
+        src, dst = ROOT / name, repo / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dst)
+    shutil.copy2(TINY, repo / "params.yaml")
+    run(repo, "git", "init", "-q")
+    commit(repo, "tiny copy")
+    first = dvc(repo, "repro")
+    expected = {"collect@0", "report"} | {f"{r}@0" for r in RUNS} | {f"evaluate@{r}-0" for r in RUNS}
+    assert ran(first) == expected
+    commit(repo, "first run")
+    return repo
+
+
+def test_report_table2_and_figures_exist(repo):
+    report = repo / "results" / "report"
+    table = json.loads((report / "table2.json").read_text())
+    assert set(table["runs"]) == set(RUNS)
+    for entry in table["runs"].values():
+        for column in ("avg_reward", "best_reward"):
+            cell = entry["columns"][column]
+            assert cell["verdict"] == "1 seed: no interval"
+            assert cell["paper"] > 0 and cell["ratio"] == pytest.approx(cell["mean"] / cell["paper"])
+    assert isinstance(table["conclusion"]["holds"], bool)
+    csv_lines = (report / "table2.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("run,label,column,seeds,mean")
+    assert len(csv_lines) == 1 + 2 * len(RUNS)
+    figures = sorted(p.name for p in (report / "figures").glob("*.png"))
+    assert len(figures) == 9 and "table2.png" in figures
+    assert all((report / "figures" / f).stat().st_size > 10_000 for f in figures)
+    markdown = (report / "report.md").read_text()
+    for needle in ("## Verdict", "331.63", "13,043.02", "## Deviations", "figures/table2.png", "Greedy evaluation"):
+        assert needle in markdown
+
+
+def test_metrics_and_plots_are_visible_to_dvc(repo):
+    shown = json.loads(dvc(repo, "metrics", "show", "--json").stdout)
+    text = json.dumps(shown)
+    assert "results/rl500/seed0/metrics.json" in text and "avg_reward" in text
+    assert "results/report/table2.json" in text
+    plots = dvc(repo, "plots", "show", "--json").stdout
+    assert "results/il250/seed0/episodes.tsv" in plots
+
+
+def test_second_repro_runs_nothing(repo):
+    again = dvc(repo, "repro")
+    assert ran(again) == set()
+    assert dvc(repo, "status", "--json").stdout.strip() in ("{}", "")
+
+
+def test_rl500_episodes_rerun_only_rl500(repo):
+    set_param(repo, "rl500.episodes", 5)
+    assert ran(dvc(repo, "repro")) == {"rl500@0", "evaluate@rl500-0", "report"}
+    commit(repo, "rl500 episodes")
+
+
+def test_il_reward_reruns_imitation_runs_not_collect_or_rl500(repo):
+    set_param(repo, "rewards.il.action_weight", 0.7)
+    assert ran(dvc(repo, "repro")) == {
+        "il250@0", "il500@0", "il250_rl250@0",
+        "evaluate@il250-0", "evaluate@il500-0", "evaluate@il250_rl250-0", "report",
+    }
+    commit(repo, "IL reward")
+
+
+def test_report_code_edit_reruns_only_report(repo):
+    with (repo / "aqil" / "report.py").open("a") as fh:
+        fh.write("\n# an edit that changes nothing\n")
+    assert ran(dvc(repo, "repro")) == {"report"}
+    commit(repo, "report edit")
+
+
+def test_reruns_give_identical_bytes(repo):
+    lock_before = (repo / "dvc.lock").read_text()
+    figure = (repo / "results" / "report" / "figures" / "fig8_il250_rl250_loss_reward.png").read_bytes()
+    forced = dvc(repo, "repro", "-f", "-s", "collect@0", "il250@0", "rl500@0", "report")
+    assert ran(forced) == {"collect@0", "il250@0", "rl500@0", "report"}
+    assert (repo / "dvc.lock").read_text() == lock_before
+    assert (repo / "results" / "report" / "figures" / "fig8_il250_rl250_loss_reward.png").read_bytes() == figure
+
+
+def test_bad_params_stop_before_training_with_one_line(repo):
+    original = (repo / "params.yaml").read_text()
+    model = repo / "results" / "il250" / "seed0" / "model.pt"
+    before = model.read_bytes()
+    set_param(repo, "dqn.learning_rte", 0.1)
+    proc = run(repo, sys.executable, "-m", "stages.il250", "--seed", "0", check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "aqil: error: dqn.learning_rte: unknown key; did you mean 'learning_rate'? (accepted here: hidden, "
+        "learning_rate, momentum, gamma, memory_size, batch_size, update, epsilon_start, epsilon_decay, "
+        "epsilon_min, device)"
+    )
+    assert "Traceback" not in proc.stderr
+    assert model.read_bytes() == before
+    (repo / "params.yaml").write_text(original)
+    set_param(repo, "il500.episodes", 0)
+    proc = dvc(repo, "repro", check=False)
+    assert proc.returncode != 0
+    assert "aqil: error: il500.episodes: got 0; accepted: a value > 0" in proc.stderr + proc.stdout
+    assert "Traceback" not in proc.stderr + proc.stdout
+    (repo / "params.yaml").write_text(original)
+    assert ran(dvc(repo, "repro")) <= {"il500@0", "evaluate@il500-0", "report"}
+
+
+def test_interrupted_stage_leaves_nothing_and_reruns(repo):
+    original = (repo / "params.yaml").read_text()
+    set_param(repo, "rl500.episodes", 5000)  # long enough to be interrupted mid-training
+    out = repo / "results" / "rl500" / "seed0"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dvc", "repro", "-s", "rl500@0"], cwd=repo, env=_env(),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    assert (out / "model.pt").exists()
+    deadline = time.time() + 120
+    while (out / "model.pt").exists() and time.time() < deadline:
+        time.sleep(0.2)  # DVC removes a stage's outputs just before running it
+    time.sleep(3)  # now well inside training
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground process group
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0, output
+    assert not any((out / name).exists() for name in ("model.pt", "losses.npy", "metrics.json", "episodes.tsv"))
+    assert not list(out.glob(".*partial*"))
+    assert "rl500@0" in dvc(repo, "status", "--json").stdout  # DVC sees the stage as not done
+    set_param(repo, "rl500.episodes", 4)  # a value never cached: the stage must really run again
+    assert "rl500@0" in ran(dvc(repo, "repro"))
+    assert (out / "model.pt").exists()
+    (repo / "params.yaml").write_text(original)
+    dvc(repo, "repro")  # back to the committed params: DVC restores those outputs from its cache
+    assert dvc(repo, "status", "--json").stdout.strip() in ("{}", "")
+
+
+def test_adding_a_seed_runs_only_the_new_seed(repo):
+    set_param(repo, "seeds", [0, 1])
+    expected = {"collect@1", "report"} | {f"{r}@1" for r in RUNS} | {f"evaluate@{r}-1" for r in RUNS}
+    assert ran(dvc(repo, "repro")) == expected
+    table = json.loads((repo / "results" / "report" / "table2.json").read_text())
+    cell = table["runs"]["il250"]["columns"]["avg_reward"]
+    assert cell["n"] == 2 and cell["low"] is not None
+    assert cell["verdict"] in {"reproduced", "higher", "lower"}

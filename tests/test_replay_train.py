@@ -1,0 +1,98 @@
+"""Replay memory, the epsilon schedule, and short seeded training runs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from aqil import trajectories
+from aqil.config import DQNConfig, EnvConfig, ExpertConfig, RewardsConfig
+from aqil.replay import ReplayMemory
+from aqil.train import Agent, EpsilonGreedy, expert_episode_rewards, imitate, new_learner, reinforce
+
+SMALL = dataclasses.replace(DQNConfig(), memory_size=2000)
+
+
+def test_replay_is_a_ring_buffer_sampled_without_replacement():
+    mem = ReplayMemory(5, 4, np.random.default_rng(0))
+    for i in range(7):
+        mem.add(np.full(4, i, np.float32), i % 2, float(i), np.full(4, i + 1, np.float32), i == 6)
+    assert len(mem) == 5
+    assert sorted(mem.reward.tolist()) == [2.0, 3.0, 4.0, 5.0, 6.0]
+    batch = mem.sample(5)
+    assert sorted(batch.reward.tolist()) == [2.0, 3.0, 4.0, 5.0, 6.0]  # all distinct
+    assert batch.obs.dtype == np.float32 and batch.action.dtype == np.int64
+    np.testing.assert_array_equal(batch.next_obs[:, 0], batch.obs[:, 0] + 1)
+
+
+def test_epsilon_schedule_multiplies_after_each_update_and_floors():
+    eps = EpsilonGreedy(DQNConfig(), np.random.default_rng(0))
+    assert eps.epsilon == 0.3
+    eps.decay()
+    assert eps.epsilon == pytest.approx(0.3 * 0.995)
+    for _ in range(2000):
+        eps.decay()
+    assert eps.epsilon == 0.01
+
+
+def test_updates_start_once_memory_holds_a_batch():
+    agent = Agent(new_learner(SMALL, 0, torch.device("cpu")), SMALL, 0)
+    obs = np.zeros(4, np.float32)
+    for i in range(25):
+        agent.learn(obs, 0, 1.0, obs, False)
+        assert len(agent.losses) == max(0, i + 1 - 19)
+    assert agent.explorer.epsilon == pytest.approx(0.3 * 0.995**6)
+
+
+@pytest.fixture(scope="module")
+def expert_data():
+    return trajectories.collect(EnvConfig(max_episode_steps=400), ExpertConfig(), 4, env_seed=3)
+
+
+def test_imitation_scores_the_network_action_on_expert_states(expert_data):
+    agent = Agent(new_learner(SMALL, 0, torch.device("cpu")), SMALL, 0)
+    result = imitate(agent, expert_data, 2, RewardsConfig(), "test")
+    first_two = expert_data.episode_length[:2]
+    np.testing.assert_array_equal(result.episode_steps, first_two)
+    assert len(result.losses) == first_two.sum() - 19
+    # Each step earns at most 1 (angle 0.2 + agreement 0.8), the terminal step -1.
+    assert np.all(result.episode_reward <= first_two)
+
+
+def test_expert_episode_rewards_sum_the_rl_reward(expert_data):
+    rewards = expert_episode_rewards(expert_data, 4, RewardsConfig())
+    assert rewards.shape == (4,)
+    lo, hi = expert_data.episode_bounds(1)
+    assert lo == expert_data.episode_length[0] and hi - lo == expert_data.episode_length[1]
+    assert np.all(rewards < expert_data.episode_length)
+
+
+def _short_rl(seed: int, update: str = "batched"):
+    cfg = dataclasses.replace(SMALL, update=update)
+    agent = Agent(new_learner(cfg, seed, torch.device("cpu")), cfg, seed)
+    return reinforce(agent, EnvConfig(max_episode_steps=200), 8, RewardsConfig(), env_seed=seed, label="test")
+
+
+def test_same_seed_same_numbers_bit_for_bit():
+    a, b = _short_rl(1), _short_rl(1)
+    np.testing.assert_array_equal(a.episode_reward, b.episode_reward)
+    np.testing.assert_array_equal(a.losses, b.losses)
+    c = _short_rl(2)
+    assert not np.array_equal(a.episode_reward, c.episode_reward)
+
+
+def test_pinned_short_run_metrics():
+    """Guards the hot loop: an optimisation must not change what a seed produces."""
+    summary = _short_rl(0).summary()
+    assert summary["episodes"] == 8
+    assert summary["total_steps"] == PINNED["total_steps"]
+    assert summary["avg_reward"] == pytest.approx(PINNED["avg_reward"], rel=1e-6)
+    assert summary["updates"] == PINNED["updates"]
+
+
+# Recorded from this code before the hot loop was optimised further; floats come from BLAS kernels,
+# so the pin is on episode outcomes (argmax decisions), which tiny rounding differences do not move.
+PINNED = {"total_steps": 196, "avg_reward": 10.54641405541792, "updates": 177}
