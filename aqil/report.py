@@ -66,6 +66,10 @@ def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:,.2f}"
 
 
+def _std(e: dict) -> str:
+    return "n/a" if e["n"] < 2 else _fmt(e["std"])
+
+
 def _interval(e: Estimate) -> str:
     return "1 seed: no interval" if e.low is None else f"[{_fmt(e.low)}, {_fmt(e.high)}]"
 
@@ -200,7 +204,7 @@ def render_markdown(params: Params, table: dict, figure_names: dict[str, str]) -
         for column, c in entry["columns"].items():
             est = Estimate(c["n"], c["mean"], c["std"], c["low"], c["high"])
             lines.append(
-                f"| {entry['label']} | {paper.COLUMN_LABELS[column]} | {_fmt(c['mean'])} | {_fmt(c['std'])} | "
+                f"| {entry['label']} | {paper.COLUMN_LABELS[column]} | {_fmt(c['mean'])} | {_std(c)} | "
                 f"{_interval(est)} | {_fmt(c['paper'])} | {c['ratio']:.2f} | {c['verdict']} |"
             )
     lines += ["", "Why each verdict:", ""]
@@ -209,6 +213,12 @@ def render_markdown(params: Params, table: dict, figure_names: dict[str, str]) -
         "",
         "A cell is *reproduced* when the paper's value lies inside the 95% bootstrap interval of the mean over "
         "seeds, otherwise *higher* or *lower* with the ratio reproduced/paper.",
+        "",
+        "Note on units, as in the paper: the IL rows are sums of the *imitation* reward (at most 1 per step, "
+        "mostly for agreeing with the expert, on episodes the expert drove), the RL rows sums of the "
+        "*environment* reward (at most 1 per step while the pole stays up). The conclusion compares them "
+        "directly, as the paper's Table 2 does; the greedy evaluation below puts all four networks on the "
+        "environment reward.",
         "",
         "## Does IL250+RL250 win? Probability of improvement over seeds",
         "",
@@ -226,15 +236,18 @@ def render_markdown(params: Params, table: dict, figure_names: dict[str, str]) -
         f"(`evaluate.seed: {params.evaluate.seed}`), reward = environment (RL) reward. Training rewards of the IL "
         "runs come from episodes the expert drove; this is what the network does on its own.",
         "",
-        "| run | mean episode reward | 95% CI | best episode reward | mean steps | capped episodes |",
-        "|---|---:|---|---:|---:|---:|",
+        "| run | mean episode reward | std over seeds | 95% CI | best episode (mean over seeds) | mean steps "
+        "| capped episodes | P(IL250+RL250 > run) |",
+        "|---|---:|---:|---|---:|---:|---:|---:|",
     ]
-    for entry in table["runs"].values():
+    winner_eval = table["runs"][paper.WINNER]["eval"]["avg_reward"]["values"]
+    for run, entry in table["runs"].items():
         ev = entry["eval"]
         avg = ev["avg_reward"]
         est = Estimate(avg["n"], avg["mean"], avg["std"], avg["low"], avg["high"])
-        lines.append(f"| {entry['label']} | {_fmt(avg['mean'])} | {_interval(est)} | {_fmt(ev['best_reward']['mean'])}"
-                     f" | {ev['avg_steps']:,.1f} | {ev['capped_episodes']} |")
+        poi = "" if run == paper.WINNER else f"{probability_of_improvement(winner_eval, avg['values']):.2f}"
+        lines.append(f"| {entry['label']} | {_fmt(avg['mean'])} | {_std(avg)} | {_interval(est)} | "
+                     f"{_fmt(ev['best_reward']['mean'])} | {ev['avg_steps']:,.1f} | {ev['capped_episodes']} | {poi} |")
     lines += ["", "## Figures", ""]
     lines += [f"![{title}](figures/{name})\n" for title, name in figure_names.items()]
     lines += [
