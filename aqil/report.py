@@ -84,10 +84,12 @@ def build_table2(params: Params, results: Path) -> dict:
         per_seed = [read_json(run_dir(results, run, s) / "metrics.json", SUMMARY_FIELDS) for s in seeds]
         evals = [read_json(results / "eval" / run / f"seed{s}.json", EVAL_FIELDS) for s in seeds]
         entry: dict = {"label": RUNS[run].label, "seeds": seeds, "columns": {}, "eval": {}}
+        capped = int(sum(m["capped_episodes"] for m in per_seed))
         for column in paper.COLUMNS:
             values = [float(m[column]) for m in per_seed]
             est = estimate(values, samples, rng)
-            verdict = cell_verdict(est, paper.TABLE2[run][column], f"{RUNS[run].label} {paper.COLUMN_LABELS[column]}")
+            what = f"{RUNS[run].label} {paper.COLUMN_LABELS[column]}"
+            verdict = cell_verdict(est, paper.TABLE2[run][column], what, capped)
             entry["columns"][column] = {
                 "values": values, **asdict(est), "paper": paper.TABLE2[run][column],
                 "ratio": verdict.factor, "verdict": verdict.word, "explanation": verdict.sentence,
@@ -97,7 +99,7 @@ def build_table2(params: Params, results: Path) -> dict:
         entry["eval"]["avg_steps"] = float(np.mean([e["avg_steps"] for e in evals]))
         entry["eval"]["capped_episodes"] = int(sum(e["capped_episodes"] for e in evals))
         entry["total_steps"] = int(sum(m["total_steps"] for m in per_seed))
-        entry["capped_episodes"] = int(sum(m["capped_episodes"] for m in per_seed))
+        entry["capped_episodes"] = capped
         runs[run] = entry
     return {"seeds": seeds, "runs": runs, "conclusion": _conclusion(runs, len(seeds))}
 
@@ -128,6 +130,12 @@ def _conclusion(runs: dict[str, dict], n_seeds: int) -> dict:
         sentence = (
             "Does not hold on these runs: IL250+RL250's mean is not above " + ", ".join(failed)
             + f" (smallest probability of improvement {min_poi:.2f} over {n_seeds} seed{'s' if n_seeds > 1 else ''})."
+        )
+    capped = [runs[r]["label"] for r in ORDER if runs[r]["capped_episodes"]]
+    if capped:
+        sentence += (
+            f" Episodes of {', '.join(capped)} hit the step cap, so their rewards are lower bounds"
+            + (" (which only strengthens a win of IL250+RL250)." if capped == [runs[win]["label"]] else ".")
         )
     if n_seeds == 1:
         sentence += " One seed per run: a single draw, not a distribution."

@@ -52,16 +52,30 @@ class Verdict:
     sentence: str
 
 
-def cell_verdict(est: Estimate, paper: float, what: str) -> Verdict:
-    """'reproduced' when the paper's value lies in the seeds' 95% interval, else higher/lower by a factor."""
+def cell_verdict(est: Estimate, paper: float, what: str, capped_episodes: int = 0) -> Verdict:
+    """'reproduced' when the paper's value lies in the seeds' 95% interval, else higher/lower by a factor.
+
+    When training episodes hit the step cap, the run's rewards are lower bounds of the uncapped ones:
+    only 'higher' (interval entirely above the paper) stays sound; anything else is inconclusive.
+    """
     factor = est.mean / paper if paper else float("nan")
+    capped = (
+        f" {capped_episodes} training episode{'s' if capped_episodes != 1 else ''} hit the step cap, so this "
+        "is a lower bound of the uncapped value." if capped_episodes else ""
+    )
     if est.low is None or est.high is None:
         return Verdict(
             "1 seed: no interval", factor,
             f"{what}: one seed gives {est.mean:.2f} against the paper's {paper:.2f} (x{factor:.2f}); "
-            "one run has no interval, so no verdict.",
+            f"one run has no interval, so no verdict.{capped}",
         )
     interval = f"[{est.low:.2f}, {est.high:.2f}]"
+    if capped_episodes and not paper < est.low:
+        return Verdict(
+            "inconclusive (capped)", factor,
+            f"{what}: the {est.n}-seed 95% interval {interval} does not lie above the paper's {paper:.2f}, "
+            f"and{capped[0].lower()}{capped[1:]} The cap hides whether the paper's value is reached.",
+        )
     if est.low <= paper <= est.high:
         return Verdict(
             "reproduced", factor,
@@ -71,7 +85,7 @@ def cell_verdict(est: Estimate, paper: float, what: str) -> Verdict:
         return Verdict(
             "higher", factor,
             f"{what}: the {est.n}-seed 95% interval {interval} lies above the paper's {paper:.2f} "
-            f"(mean x{factor:.2f} the paper's).",
+            f"(mean x{factor:.2f} the paper's).{capped}",
         )
     return Verdict(
         "lower", factor,

@@ -58,3 +58,14 @@ def test_probability_of_improvement_counts_ties_as_half():
 def test_empty_sample_is_an_error():
     with pytest.raises(ValueError):
         estimate([], 10, rng())
+
+
+def test_capped_runs_only_allow_a_sound_higher_verdict():
+    e = estimate([5000.0, 5200.0, 5100.0], 2000, rng())
+    higher = cell_verdict(e, 1937.61, "IL250+RL250 average reward", capped_episodes=40)
+    assert higher.word == "higher" and "lower bound" in higher.sentence
+    unclear = cell_verdict(e, 13043.02, "IL250+RL250 best reward", capped_episodes=40)
+    assert unclear.word == "inconclusive (capped)"
+    assert "hit the step cap" in unclear.sentence
+    one = cell_verdict(estimate([5000.0], 10, rng()), 13043.02, "x", capped_episodes=3)
+    assert one.word == "1 seed: no interval" and "lower bound" in one.sentence
