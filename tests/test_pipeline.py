@@ -7,6 +7,7 @@ rerun gives the same bytes, and that bad params stop the pipeline with one line.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -17,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 
@@ -177,29 +179,41 @@ def test_bad_params_stop_before_training_with_one_line(repo):
     assert ran(dvc(repo, "repro")) <= {"il500@0", "evaluate@il500-0", "report"}
 
 
+def _stage_process(proc: subprocess.Popen, name: str, timeout: float = 180) -> psutil.Process:
+    """The stage command DVC started (a child of the dvc process), once it is running."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if name in " ".join(child.cmdline()):
+                    return child
+        time.sleep(0.2)
+    raise AssertionError(f"stage {name} never started")
+
+
 def test_interrupted_stage_leaves_nothing_and_reruns(repo):
     original = (repo / "params.yaml").read_text()
-    set_param(repo, "rl500.episodes", 5000)  # long enough to be interrupted mid-training
     out = repo / "results" / "rl500" / "seed0"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dvc", "repro", "-s", "rl500@0"], cwd=repo, env=_env(),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )
-    assert (out / "model.pt").exists()
-    deadline = time.time() + 120
-    while (out / "model.pt").exists() and time.time() < deadline:
-        time.sleep(0.2)  # DVC removes a stage's outputs just before running it
-    time.sleep(3)  # now well inside training
-    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground process group
-    output, _ = proc.communicate(timeout=120)
-    assert proc.returncode != 0, output
-    assert not any((out / name).exists() for name in ("model.pt", "losses.npy", "metrics.json", "episodes.tsv"))
-    assert not list(out.glob(".*partial*"))
-    assert "rl500@0" in dvc(repo, "status", "--json").stdout  # DVC sees the stage as not done
-    set_param(repo, "rl500.episodes", 4)  # a value never cached: the stage must really run again
-    assert "rl500@0" in ran(dvc(repo, "repro"))
-    assert (out / "model.pt").exists()
-    (repo / "params.yaml").write_text(original)
+    try:
+        set_param(repo, "rl500.episodes", 5000)  # long enough to be interrupted mid-training
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dvc", "repro", "-s", "rl500@0"], cwd=repo, env=_env(),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        stage = _stage_process(proc, "stages.rl500")
+        time.sleep(4)  # well inside training
+        stage.send_signal(signal.SIGINT)  # what Ctrl-C in a terminal sends to the running stage
+        output, _ = proc.communicate(timeout=120)
+        assert proc.returncode != 0, output
+        assert "aqil: error: interrupted" in output
+        assert not any((out / name).exists() for name in ("model.pt", "losses.npy", "metrics.json", "episodes.tsv"))
+        assert not list(out.glob(".*partial*"))
+        assert "rl500@0" in dvc(repo, "status", "--json").stdout  # DVC sees the stage as not done
+        set_param(repo, "rl500.episodes", 4)  # a value never cached: the stage must really run again
+        assert "rl500@0" in ran(dvc(repo, "repro"))
+        assert (out / "model.pt").exists()
+    finally:
+        (repo / "params.yaml").write_text(original)
     dvc(repo, "repro")  # back to the committed params: DVC restores those outputs from its cache
     assert dvc(repo, "status", "--json").stdout.strip() in ("{}", "")
 
