@@ -179,13 +179,14 @@ def test_bad_params_stop_before_training_with_one_line(repo):
     assert ran(dvc(repo, "repro")) <= {"il500@0", "evaluate@il500-0", "report"}
 
 
-def _stage_process(proc: subprocess.Popen, name: str, timeout: float = 180) -> psutil.Process:
-    """The stage command DVC started (a child of the dvc process), once it is running."""
+def _stage_python(proc: subprocess.Popen, name: str, timeout: float = 180) -> psutil.Process:
+    """The Python process of the stage command DVC started (under DVC's shell), once it runs."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         for child in psutil.Process(proc.pid).children(recursive=True):
             with contextlib.suppress(psutil.Error):
-                if name in " ".join(child.cmdline()):
+                cmdline = child.cmdline()
+                if cmdline and Path(cmdline[0]).name.startswith("python") and name in cmdline:
                     return child
         time.sleep(0.2)
     raise AssertionError(f"stage {name} never started")
@@ -200,7 +201,7 @@ def test_interrupted_stage_leaves_nothing_and_reruns(repo):
             [sys.executable, "-m", "dvc", "repro", "-s", "rl500@0"], cwd=repo, env=_env(),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
-        stage = _stage_process(proc, "stages.rl500")
+        stage = _stage_python(proc, "stages.rl500")
         time.sleep(4)  # well inside training
         stage.send_signal(signal.SIGINT)  # what Ctrl-C in a terminal sends to the running stage
         output, _ = proc.communicate(timeout=120)
