@@ -43,7 +43,7 @@ class EnvConfig:
     theta_limit_deg: float = field(default=50.0, metadata=_check("interval_open_low", 0.0, 180.0))
     x_limit: float = positive(default=2.4)
     init_range: float = positive(default=0.05)
-    max_episode_steps: int = positive(default=20_000)
+    max_episode_steps: int = positive(default=6_500)
 
 
 @dataclass(frozen=True)
