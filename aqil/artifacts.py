@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 
 class ArtifactError(RuntimeError):
     """A missing or damaged input file; the message names the file and what is wrong."""
@@ -44,13 +46,17 @@ def write_text(path: str | Path, text: str) -> None:
         tmp.write_text(text)
 
 
+def missing_file(path: Path) -> ArtifactError:
+    return ArtifactError(f"{path}: missing; run the stage that writes it (dvc repro)")
+
+
 def read_json(path: str | Path, required: tuple[str, ...] = ()) -> dict[str, Any]:
     """Read a JSON object and check that ``required`` keys are present."""
     path = Path(path)
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        raise ArtifactError(f"{path}: missing; run the stage that writes it (dvc repro)") from None
+        raise missing_file(path) from None
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(data, dict):
@@ -59,3 +65,14 @@ def read_json(path: str | Path, required: tuple[str, ...] = ()) -> dict[str, Any
     if missing:
         raise ArtifactError(f"{path}: missing fields {', '.join(missing)}")
     return data
+
+
+def read_npy(path: str | Path) -> np.ndarray:
+    """Load a ``.npy`` array without unpickling; damage is an ``ArtifactError`` naming the file."""
+    path = Path(path)
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise missing_file(path) from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise ArtifactError(f"{path}: not a readable .npy array ({exc})") from None

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from aqil.artifacts import ArtifactError, atomic_path
+from aqil.artifacts import ArtifactError, atomic_path, missing_file
 from aqil.config import ConfigError, DQNConfig
 
 N_OBS = 4
@@ -190,15 +190,10 @@ class DQNLearner:
             tmp.write_bytes(buffer.getvalue())
 
     def load(self, path: str | Path, keep_optimizer_state: bool = True) -> None:
-        """Load weights (and momentum) saved by ``save``; never unpickles arbitrary objects."""
+        """Load weights (and momentum) saved by ``save``."""
         path = Path(path)
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises many types for damaged or foreign files
-            raise ArtifactError(f"{path}: not a readable model file ({type(exc).__name__})") from None
+        state = read_state(path)
         expected = {k: tuple(v.shape) for k, v in self.state_dict().items()}
-        if not isinstance(state, dict):
-            raise ArtifactError(f"{path}: not a model saved by this pipeline")
         found = {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)}
         if found != expected:
             raise ArtifactError(
@@ -209,6 +204,19 @@ class DQNLearner:
         with torch.no_grad():
             self.net.load_state_dict(state)
             self.velocity.copy_(velocity if keep_optimizer_state else torch.zeros_like(velocity))
+
+
+def read_state(path: Path) -> dict[str, torch.Tensor]:
+    """A saved model's tensors, loaded with ``weights_only=True``: a foreign file never runs code."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise missing_file(path) from None
+    except Exception as exc:  # torch raises many types for damaged or foreign files
+        raise ArtifactError(f"{path}: not a readable model file ({type(exc).__name__})") from None
+    if not isinstance(state, dict):
+        raise ArtifactError(f"{path}: not a model saved by this pipeline")
+    return state
 
 
 def describe_shapes(shapes: dict[str, tuple[int, ...]]) -> str:

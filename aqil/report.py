@@ -15,11 +15,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from aqil import figures, paper
-from aqil.artifacts import ArtifactError, read_json, write_json, write_text
+from aqil.artifacts import ArtifactError, missing_file, read_json, read_npy, write_json, write_text
 from aqil.config import Params
+from aqil.qnet import read_state
 from aqil.runs import RUNS, run_dir
 from aqil.stats import Estimate, cell_verdict, estimate, probability_of_improvement
 
@@ -35,31 +35,17 @@ def _read_tsv(path: Path, column: str) -> np.ndarray:
             rows = list(csv.DictReader(fh, delimiter="\t"))
         return np.asarray([float(r[column]) for r in rows], dtype=np.float64)
     except FileNotFoundError:
-        raise ArtifactError(f"{path}: missing; run the training stage that writes it (dvc repro)") from None
+        raise missing_file(path) from None
     except (KeyError, ValueError, TypeError):
         raise ArtifactError(f"{path}: not a per-episode table with a '{column}' column") from None
 
 
 def _load_weights(path: Path) -> list[np.ndarray]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ArtifactError(f"{path}: missing; run the training stage that writes it (dvc repro)") from None
-    except Exception as exc:
-        raise ArtifactError(f"{path}: not a readable model file ({type(exc).__name__})") from None
+    state = read_state(path)
     keys = sorted((k for k in state if k.endswith(".weight")), key=lambda k: int(k.split(".")[1]))
     if not keys:
         raise ArtifactError(f"{path}: contains no layer weights")
     return [state[k].numpy() for k in keys]
-
-
-def _load_losses(path: Path) -> np.ndarray:
-    try:
-        return np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise ArtifactError(f"{path}: missing; run the training stage that writes it (dvc repro)") from None
-    except (ValueError, OSError, EOFError) as exc:
-        raise ArtifactError(f"{path}: not a readable .npy array ({exc})") from None
 
 
 def _fmt(x: float | None) -> str:
@@ -284,7 +270,7 @@ def draw_figures(params: Params, table: dict, results: Path, folder: Path) -> di
     for run in ORDER:
         spec = RUNS[run]
         curves_fig, weights_fig = paper.FIGURES[run]
-        losses = {s: _load_losses(run_dir(results, run, s) / "losses.npy") for s in seeds}
+        losses = {s: read_npy(run_dir(results, run, s) / "losses.npy") for s in seeds}
         tables = {s: run_dir(results, run, s) / "episodes.tsv" for s in seeds}
         rewards = {s: _read_tsv(tables[s], "reward") for s in seeds}
         expert = ({s: _read_tsv(tables[s], "expert_reward") for s in seeds}

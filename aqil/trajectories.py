@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aqil.artifacts import ArtifactError, read_json, write_json
+from aqil.artifacts import ArtifactError, read_json, read_npy, write_json
 from aqil.config import EnvConfig, ExpertConfig, Params
 from aqil.env import THETA_INDEX, make_env, reset_options
 from aqil.expert import PIDExpert
@@ -141,10 +141,7 @@ def load(folder: str | Path) -> Trajectories:
             raise ArtifactError(f"{path}: missing; rerun the collect stage (dvc repro -f -s collect)")
         if _digest(path) != meta["sha256"].get(name):
             raise ArtifactError(f"{path}: contents do not match meta.json (damaged or altered file)")
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise ArtifactError(f"{path}: not a readable .npy array ({exc})") from None
+        arr = read_npy(path)
         expected_len = meta["episodes"] if name in ("episode_length", "capped") else meta["steps"]
         if arr.dtype != dtype or arr.shape != (expected_len, *tail):
             raise ArtifactError(
