@@ -43,7 +43,7 @@ class EnvConfig:
     theta_limit_deg: float = field(default=50.0, metadata=_check("interval_open_low", 0.0, 180.0))
     x_limit: float = positive(default=2.4)
     init_range: float = positive(default=0.05)
-    max_episode_steps: int = positive(default=6_500)
+    max_episode_steps: int = positive(default=15_000)
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,8 @@ class ILRewardConfig:
 
 @dataclass(frozen=True)
 class RewardsConfig:
-    sigma1_deg: float = positive(default=10.0)
+    sigma1: float = positive(default=10.0)
+    sigma1_units: Literal["degrees", "raw"] = "degrees"
     terminal: float = -1.0
     il: ILRewardConfig = field(default_factory=ILRewardConfig)
 
@@ -77,7 +78,7 @@ class DQNConfig:
     gamma: float = unit_interval(default=0.95)
     memory_size: int = positive(default=1_000_000)
     batch_size: int = positive(default=20)
-    update: Literal["batched", "sequential"] = "batched"
+    update: Literal["batched", "sequential"] = "sequential"
     epsilon_start: float = unit_interval(default=0.3)
     epsilon_decay: float = unit_interval(default=0.995)
     epsilon_min: float = unit_interval(default=0.01)

@@ -1,8 +1,10 @@
 """The paper's CartPole variant.
 
-Dynamics are gymnasium's own ``CartPoleEnv``; only the termination thresholds change
-(pole limit 50 degrees instead of 12) and there is no time limit: the paper's horizon T is
-unbounded, so episodes end by termination or, as a safety net, at ``max_episode_steps``.
+Dynamics are gymnasium's own ``CartPoleEnv`` (Euler integration, force +-10 N, as the reference);
+only the termination thresholds change (pole limit 50 degrees instead of 12) and there is no time
+limit: the paper's horizon T is unbounded, so episodes end by termination or, as a safety net, at
+``max_episode_steps``. ``step`` repeats gymnasium's equations term for term with one change: cos
+and sin come from ``aqil.portable``, so a trajectory has the same bytes on every CPU.
 """
 
 from __future__ import annotations
@@ -13,14 +15,42 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 
+from aqil import portable
 from aqil.config import EnvConfig
 
 THETA_INDEX = 2  # observation = (x, x_dot, theta, theta_dot)
 
 
+class PortableCartPole(CartPoleEnv):
+    """gymnasium's CartPoleEnv whose step takes cos and sin from ``aqil.portable``."""
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
+        assert self.state is not None, "Call reset before using step method."
+        x, x_dot, theta, theta_dot = (float(v) for v in self.state)
+        force = self.force_mag if action == 1 else -self.force_mag
+        costheta, sintheta = portable.cos_sin(theta)
+        temp = (force + self.polemass_length * (theta_dot * theta_dot) * sintheta) / self.total_mass
+        thetaacc = (self.gravity * sintheta - costheta * temp) / (
+            self.length * (4.0 / 3.0 - self.masspole * (costheta * costheta) / self.total_mass)
+        )
+        xacc = temp - self.polemass_length * thetaacc * costheta / self.total_mass
+        x = x + self.tau * x_dot  # Euler, as gymnasium's default and the reference
+        x_dot = x_dot + self.tau * xacc
+        theta = theta + self.tau * theta_dot
+        theta_dot = theta_dot + self.tau * thetaacc
+        self.state = np.array((x, x_dot, theta, theta_dot), dtype=np.float64)
+        terminated = bool(
+            x < -self.x_threshold
+            or x > self.x_threshold
+            or theta < -self.theta_threshold_radians
+            or theta > self.theta_threshold_radians
+        )
+        return np.array(self.state, dtype=np.float32), 1.0, terminated, False, {}
+
+
 def make_env(cfg: EnvConfig) -> CartPoleEnv:
     """gymnasium's CartPoleEnv with the paper's limits, no TimeLimit and no render window."""
-    env = CartPoleEnv()
+    env = PortableCartPole()
     env.theta_threshold_radians = math.radians(cfg.theta_limit_deg)
     env.x_threshold = cfg.x_limit
     # Same construction as gymnasium's: twice the limits so failing observations stay inside the box.

@@ -8,14 +8,21 @@ Keras' ``mse`` averages the squared error over the two outputs while the label o
 action equals the prediction, so one sample's loss is (y - Q(s, a))^2 / 2 and its gradient with
 respect to Q(s, a) is Q(s, a) - y. Two update modes:
 
-* ``sequential`` -- the reference: the 20 sampled transitions are fitted one after another
-  (20 SGD steps per environment step), each target computed with the network as it is then;
-* ``batched`` -- one SGD step with the sum of the 20 per-sample gradients, all targets from the
-  network before the step (first-order equal to the 20 small steps).
+* ``sequential`` (default) -- the reference: the 20 sampled transitions are fitted one after
+  another (20 SGD steps per environment step), each target computed with the network as it is then;
+* ``batched`` -- an ablation, not the reference's rule: one SGD step with the sum of the 20
+  per-sample gradients, all targets from the network before the step. It is *not* first-order
+  equal to the 20 fits: there the momentum buffer decays 20 times per environment step (0.95^20),
+  here once, so the two weigh past gradients differently at any learning rate.
 
-The backward pass is written out for this MLP (three matrix products per layer) instead of going
-through autograd, which removes most per-step overhead; ``tests/test_qnet.py`` checks the update
-against autograd with ``torch.optim.SGD``.
+Two implementations of the same update:
+
+* ``fused`` (default on the CPU) -- ``aqil.kernel``: the greedy action and the sequential update,
+  one compiled call each, with a fixed arithmetic order: the same bytes on any x86-64 CPU;
+* ``torch`` -- the backward pass written out with torch matrix products (three per layer): the
+  path for CUDA, for the ``batched`` ablation's update, and the reference the kernel is tested
+  against. Its roundings depend on the BLAS kernels torch picks for the CPU.
+``tests/test_qnet.py`` checks both against autograd with ``torch.optim.SGD`` and against each other.
 """
 
 from __future__ import annotations
@@ -25,11 +32,13 @@ import itertools
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 from torch import nn
 
+from aqil import kernel
 from aqil.artifacts import ArtifactError, atomic_path, missing_file
 from aqil.config import ConfigError, DQNConfig
 
@@ -52,32 +61,63 @@ class QNetwork(nn.Module):
         return self.layers[-1](x)
 
 
+def _truncated_normal(rng: np.random.Generator, std: float, shape: tuple[int, ...]) -> np.ndarray:
+    """Normal(0, std) redrawn outside 2 std, as TensorFlow's truncated_normal."""
+    z = rng.standard_normal(shape)
+    outside = np.abs(z) > 2.0
+    while outside.any():
+        z[outside] = rng.standard_normal(int(outside.sum()))
+        outside = np.abs(z) > 2.0
+    return z * std
+
+
 @torch.no_grad()
-def keras_init_(net: QNetwork, generator: torch.Generator) -> None:
-    """he_normal (truncated) for hidden layers, glorot_uniform for the output, zero biases."""
+def keras_init_(net: QNetwork, rng: np.random.Generator) -> None:
+    """he_normal (truncated) for hidden layers, glorot_uniform for the output, zero biases.
+
+    Drawn with numpy in float64 and rounded to float32, so the bytes do not depend on which
+    vectorized kernels torch picks for this CPU.
+    """
     for layer in net.layers[:-1]:
         std = math.sqrt(2.0 / layer.in_features) / _TRUNCATED_STD
-        nn.init.trunc_normal_(layer.weight, 0.0, std, -2 * std, 2 * std, generator=generator)
+        w = _truncated_normal(rng, std, (layer.in_features, layer.out_features))  # Keras' (in, out)
+        layer.weight.copy_(torch.from_numpy(w.T.astype(np.float32)))
         nn.init.zeros_(layer.bias)
     out = net.layers[-1]
-    nn.init.xavier_uniform_(out.weight, generator=generator)
+    limit = math.sqrt(6.0 / (out.in_features + out.out_features))
+    w = rng.uniform(-limit, limit, (out.in_features, out.out_features))
+    out.weight.copy_(torch.from_numpy(w.T.astype(np.float32)))
     nn.init.zeros_(out.bias)
+
+
+Backend = Literal["fused", "torch"]
+
+
+def default_backend(device: torch.device) -> Backend:
+    """The fused kernel on the CPU (forward passes, and the sequential update); torch on CUDA."""
+    return "fused" if device.type == "cpu" else "torch"
 
 
 class DQNLearner:
     """A QNetwork bound to one flat parameter buffer, updated by hand-written SGD with momentum.
 
-    Weights are stored transposed, (in, out), so every layer is one ``addmm`` without a transpose;
-    the network's ``nn.Linear`` parameters are views into the same buffer, so ``net(x)`` and
-    ``state_dict()`` always see the current values. The momentum step is
+    Weights are stored transposed, (in, out), each layer's weights followed by its biases; the
+    network's ``nn.Linear`` parameters are views into the same buffer, so ``net(x)`` and
+    ``state_dict()`` always see the current values, and on the CPU the fused kernel works on the
+    same memory through numpy views. The momentum step is
     ``torch.optim.SGD(momentum=m, dampening=0)``'s: v <- m*v + g, p <- p - lr*v.
     """
 
-    def __init__(self, cfg: DQNConfig, net: QNetwork, device: torch.device) -> None:
+    def __init__(
+        self, cfg: DQNConfig, net: QNetwork, device: torch.device, backend: Backend | None = None
+    ) -> None:
         self.gamma = cfg.gamma
         self.lr = cfg.learning_rate
         self.momentum = cfg.momentum
         self.sequential = cfg.update == "sequential"
+        self.backend = backend or default_backend(device)
+        if self.backend == "fused" and device.type != "cpu":
+            raise ConfigError("the fused kernel runs on the CPU only; use dqn.device: cpu")
         self.device = device
         self.net = net.to(device)
         total = sum(p.numel() for p in net.parameters())
@@ -106,6 +146,21 @@ class DQNLearner:
             self.biases.append(b)
             self.bias_velocity.append(self.velocity[offset : offset + n_out])
             offset += n_out
+        sizes = [net.layers[0].in_features, *(layer.out_features for layer in net.layers)]
+        self.sizes = np.array(sizes, dtype=np.int64)
+        if device.type == "cpu":  # numpy views of the same memory, for the kernel
+            self._params_np = self.params.numpy()
+            self._velocity_np = self.velocity.numpy()
+        # decays owed by weight rows of inactive units (fused kernel only; see aqil/kernel.py)
+        self._owed = np.zeros(int(self.sizes.sum()), dtype=np.int64)
+
+    def _kernel_state(self) -> tuple:
+        return (self._params_np, self._velocity_np, self._owed, self.sizes, self.lr, self.momentum)
+
+    def sync(self) -> None:
+        """Bring ``params`` and ``velocity`` up to date (the fused kernel defers dead rows' decays)."""
+        if self.backend == "fused":
+            kernel.settle_all(*self._kernel_state())
 
     # -- forward passes ----------------------------------------------------------------------
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -121,11 +176,16 @@ class DQNLearner:
         return h, inputs
 
     @torch.no_grad()
-    def q_values(self, obs: torch.Tensor) -> torch.Tensor:
-        return self._forward(obs)[0]
+    def q_values(self, obs: np.ndarray) -> np.ndarray:
+        """Q-values of a batch of float32 observations, one row each."""
+        if self.backend == "fused":
+            return kernel.q_values(*self._kernel_state(), np.ascontiguousarray(obs, dtype=np.float32))
+        return self._forward(torch.from_numpy(np.asarray(obs, dtype=np.float32)).to(self.device))[0].cpu().numpy()
 
     @torch.no_grad()
     def greedy_action(self, obs: np.ndarray) -> int:
+        if self.backend == "fused":
+            return kernel.greedy_action(*self._kernel_state(), obs)
         q = self._forward(torch.from_numpy(obs).to(self.device).view(1, -1))[0]
         return int(q.argmax())
 
@@ -148,12 +208,18 @@ class DQNLearner:
     def _fit(
         self, obs: torch.Tensor, action: torch.Tensor, reward: torch.Tensor, next_obs: torch.Tensor,
         done: torch.Tensor,
-    ) -> torch.Tensor:
-        """One SGD step on the summed per-sample gradients; returns the summed squared error."""
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One SGD step on the summed per-sample gradients.
+
+        Returns the summed squared error and the largest |Q(s, a)| before the step.
+
+        The target is formed as the reference's numpy did: float64 reward + gamma * max Q in
+        float64, then rounded into the float32 label.
+        """
         n = obs.shape[0]
         q, inputs = self._forward(torch.cat((obs, next_obs)))
-        q_next_max = q[n:].amax(dim=1)
-        target = torch.where(done, reward, reward + self.gamma * q_next_max)
+        q_next_max = q[n:].amax(dim=1).double()
+        target = torch.where(done, reward, reward + self.gamma * q_next_max).float()
         column = action.view(-1, 1)
         # d(loss_i)/dQ(s_i, a_i) for loss_i = (y_i - Q(s_i, a_i))^2 / 2; zero for the other action
         error = q[:n].gather(1, column).view(-1) - target
@@ -161,23 +227,31 @@ class DQNLearner:
         self.velocity.mul_(self.momentum)  # v <- m*v + g, p <- p - lr*v
         self._accumulate_gradient(dq, [h[:n] for h in inputs])
         self.params.add_(self.velocity, alpha=-self.lr)
-        return torch.dot(error, error)
+        return torch.dot(error, error), q[:n].abs().max()
 
     @torch.no_grad()
     def update(
-        self, obs: torch.Tensor, action: torch.Tensor, reward: torch.Tensor, next_obs: torch.Tensor,
-        done: torch.Tensor,
-    ) -> float:
-        """Fit one sampled minibatch (batched or sequential); returns the mean Keras mse loss."""
+        self, obs: np.ndarray, action: np.ndarray, reward: np.ndarray, next_obs: np.ndarray, done: np.ndarray
+    ) -> tuple[float, float]:
+        """Fit one sampled minibatch (batched or sequential).
+
+        Returns the mean Keras mse loss and the largest |Q(s, a)| the fits saw. ``obs`` and
+        ``next_obs`` are float32, ``reward`` float64 (as the reference's rewards).
+        """
         n = obs.shape[0]
+        if self.backend == "fused" and self.sequential:
+            return kernel.fit_sequential(*self._kernel_state(), self.gamma, obs, action, reward, next_obs, done)
+        tensors = [torch.from_numpy(np.asarray(x)).to(self.device) for x in (obs, action, reward, next_obs, done)]
         if not self.sequential:
-            return float(self._fit(obs, action, reward, next_obs, done)) / (2 * n)
-        rows = zip(obs.split(1), action.split(1), reward.split(1), next_obs.split(1), done.split(1), strict=True)
-        squared = [self._fit(*row) for row in rows]
-        return float(torch.stack(squared).sum()) / (2 * n)
+            squared, largest = self._fit(*tensors)
+            return float(squared) / (2 * n), float(largest)
+        rows = zip(*(t.split(1) for t in tensors), strict=True)
+        squared, largest = zip(*(self._fit(*row) for row in rows), strict=True)
+        return float(torch.stack(squared).sum()) / (2 * n), float(torch.stack(largest).max())
 
     # -- persistence -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, torch.Tensor]:
+        self.sync()
         state = {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()}
         state["optimizer.velocity"] = self.velocity.detach().cpu().clone()
         return state
@@ -204,6 +278,7 @@ class DQNLearner:
         with torch.no_grad():
             self.net.load_state_dict(state)
             self.velocity.copy_(velocity if keep_optimizer_state else torch.zeros_like(velocity))
+        self._owed[:] = 0
 
 
 def read_state(path: Path) -> dict[str, torch.Tensor]:

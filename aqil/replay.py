@@ -26,7 +26,7 @@ class ReplayMemory:
         self.obs = np.zeros((capacity, obs_dim), dtype=np.float32)
         self.next_obs = np.zeros((capacity, obs_dim), dtype=np.float32)
         self.action = np.zeros(capacity, dtype=np.int64)
-        self.reward = np.zeros(capacity, dtype=np.float32)
+        self.reward = np.zeros(capacity, dtype=np.float64)  # float64, as the reference's rewards
         self.done = np.zeros(capacity, dtype=bool)
         self.size = 0
         self._next = 0

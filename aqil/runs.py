@@ -11,10 +11,13 @@ atomically (an interrupted stage leaves nothing DVC could take for a result)::
     results/<run>/seed<N>/losses.npy     mean loss of every update (float32)
     results/<run>/seed<N>/metrics.json   summary, a DVC metrics file
     results/<run>/seed<N>/episodes.tsv   per-episode curves, a DVC plots file
+    results/timing/<run>/seed<N>.json    wall time per trained step (the only output whose bytes
+                                         vary between runs, so kept out of the report's inputs)
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -73,11 +76,15 @@ def train_stage(run: str, params: Params, seed: int, results: Path) -> None:
 
     if spec.method == "imitation":
         traj = trajectories.load(collect_dir(results, seed) / "trajectories")
+        start = time.perf_counter()
         result = imitate(agent, traj, episodes, params.rewards, label)
+        seconds = time.perf_counter() - start
         expert = expert_episode_rewards(traj, episodes, params.rewards)
     else:
         env_seed = derive_seed(seed, "rl-env")
+        start = time.perf_counter()
         result = reinforce(agent, params.env, episodes, params.rewards, env_seed, label)
+        seconds = time.perf_counter() - start
         expert = None
 
     out = run_dir(results, run, seed)
@@ -86,17 +93,27 @@ def train_stage(run: str, params: Params, seed: int, results: Path) -> None:
         np.save(fh, result.losses, allow_pickle=False)
     write_text(out / "episodes.tsv", episodes_tsv(result, expert))
     write_json(out / "metrics.json", result.summary())
+    steps = int(result.episode_steps.sum())
+    write_json(timing_file(results, run, seed), {
+        "us_per_step": round(seconds / max(steps, 1) * 1e6, 1), "steps": steps, "seconds": round(seconds, 1),
+        "backend": learner.backend, "update": params.dqn.update,
+    })
+
+
+def timing_file(results: Path, run: str, seed: int) -> Path:
+    return results / "timing" / run / f"seed{seed}.json"
 
 
 def episodes_tsv(result: RunResult, expert_reward: np.ndarray | None = None) -> str:
     """Per-episode curves, one row per episode, for ``dvc plots`` and the report."""
-    columns = ["episode", "reward", "steps", "epsilon", "capped"]
+    columns = ["episode", "reward", "steps", "epsilon", "capped", "max_abs_q"]
     if expert_reward is not None:
         columns.append("expert_reward")
     rows = ["\t".join(columns)]
     for i in range(len(result.episode_reward)):
         row = [str(i), repr(float(result.episode_reward[i])), str(int(result.episode_steps[i])),
-               repr(float(result.episode_epsilon[i])), str(int(result.episode_capped[i]))]
+               repr(float(result.episode_epsilon[i])), str(int(result.episode_capped[i])),
+               repr(float(result.episode_max_q[i]))]
         if expert_reward is not None:
             row.append(repr(float(expert_reward[i])))
         rows.append("\t".join(row))

@@ -15,10 +15,10 @@ import torch
 from aqil.config import DQNConfig, EnvConfig, RewardsConfig
 from aqil.env import THETA_INDEX, make_env, reset_options
 from aqil.progress import progress
-from aqil.qnet import DQNLearner, QNetwork, keras_init_
+from aqil.qnet import Backend, DQNLearner, QNetwork, keras_init_
 from aqil.replay import ReplayMemory
 from aqil.rewards import Rewards
-from aqil.seeding import numpy_rng, torch_generator
+from aqil.seeding import numpy_rng
 from aqil.trajectories import Trajectories
 
 
@@ -49,6 +49,7 @@ class RunResult:
     episode_steps: np.ndarray  # the paper's "score"
     episode_capped: np.ndarray  # cut at max_episode_steps
     episode_epsilon: np.ndarray  # epsilon at the end of the episode
+    episode_max_q: np.ndarray  # largest |Q(s, a)| the episode's updates saw (divergence diagnostic)
     losses: np.ndarray  # mean Keras mse of every update, in order
 
     def summary(self) -> dict[str, float | int]:
@@ -62,6 +63,8 @@ class RunResult:
             "capped_episodes": int(self.episode_capped.sum()),
             "updates": len(self.losses),
             "final_epsilon": float(self.episode_epsilon[-1]),
+            "max_abs_q": float(self.episode_max_q.max()),
+            "max_loss": float(self.losses.max()) if len(self.losses) else 0.0,
         }
 
 
@@ -74,6 +77,7 @@ class Agent:
         self.memory = ReplayMemory(cfg.memory_size, 4, numpy_rng(seed, "replay"))
         self.explorer = EpsilonGreedy(cfg, numpy_rng(seed, "explore"))
         self.losses: list[float] = []
+        self.max_q = 0.0  # largest |Q| since the last ``take_max_q``
         self.device = learner.device
 
     def act(self, obs: np.ndarray) -> int:
@@ -85,26 +89,35 @@ class Agent:
         self.memory.add(obs, action, reward, next_obs, done)
         if len(self.memory) < self.batch_size:
             return
-        b = self.memory.sample(self.batch_size)
-        tensors = [torch.from_numpy(x).to(self.device) for x in b]
-        self.losses.append(self.learner.update(*tensors))
+        loss, max_q = self.learner.update(*self.memory.sample(self.batch_size))
+        self.losses.append(loss)
+        self.max_q = max(self.max_q, max_q) if max_q == max_q else max_q  # a NaN sticks
         self.explorer.decay()
 
+    def take_max_q(self) -> float:
+        """Largest |Q| since the previous call (one episode's worth), then reset."""
+        value, self.max_q = self.max_q, 0.0
+        return value
 
-def new_learner(cfg: DQNConfig, seed: int, device: torch.device) -> DQNLearner:
+
+def new_learner(cfg: DQNConfig, seed: int, device: torch.device, backend: Backend | None = None) -> DQNLearner:
     """A freshly initialised network (Keras initialisers, seeded) bound to its optimizer."""
     torch.set_num_threads(1)  # the matrices are tiny: one thread is fastest and deterministic
+    # Subnormal floats (momentum of dead units decaying towards zero) are flushed to zero, as
+    # TensorFlow did for the reference; this sets the CPU flags for the fused kernel as well.
+    torch.set_flush_denormal(True)
     net = QNetwork(cfg.hidden)
-    keras_init_(net, torch_generator(seed, "init"))
-    return DQNLearner(cfg, net, device)
+    keras_init_(net, numpy_rng(seed, "init"))
+    return DQNLearner(cfg, net, device, backend)
 
 
-def _result(rewards, steps, capped, epsilons, losses) -> RunResult:
+def _result(rewards, steps, capped, epsilons, max_q, losses) -> RunResult:
     return RunResult(
         episode_reward=np.asarray(rewards, dtype=np.float64),
         episode_steps=np.asarray(steps, dtype=np.int64),
         episode_capped=np.asarray(capped, dtype=bool),
         episode_epsilon=np.asarray(epsilons, dtype=np.float64),
+        episode_max_q=np.asarray(max_q, dtype=np.float64),
         losses=np.asarray(losses, dtype=np.float32),
     )
 
@@ -114,7 +127,7 @@ def imitate(
 ) -> RunResult:
     """Q-imitation-learning: replay the expert's episodes, scoring the network's action by the IL reward."""
     rewards = Rewards(rewards_cfg)
-    ep_rewards, ep_steps, ep_eps = [], [], []
+    ep_rewards, ep_steps, ep_eps, ep_q = [], [], [], []
     data = trajectories.first(episodes)
     theta_next = data.next_obs[:, THETA_INDEX]
     t = 0
@@ -132,8 +145,9 @@ def imitate(
             ep_rewards.append(total)
             ep_steps.append(length)
             ep_eps.append(agent.explorer.epsilon)
+            ep_q.append(agent.take_max_q())
             bar.episode_done(length, total, eps=agent.explorer.epsilon)
-    return _result(ep_rewards, ep_steps, data.capped, ep_eps, agent.losses)
+    return _result(ep_rewards, ep_steps, data.capped, ep_eps, ep_q, agent.losses)
 
 
 def reinforce(
@@ -143,7 +157,7 @@ def reinforce(
     rewards = Rewards(rewards_cfg)
     env = make_env(env_cfg)
     options = reset_options(env_cfg)
-    ep_rewards, ep_steps, ep_capped, ep_eps = [], [], [], []
+    ep_rewards, ep_steps, ep_capped, ep_eps, ep_q = [], [], [], [], []
     obs, _ = env.reset(seed=env_seed, options=options)
     with progress(episodes, label) as bar:
         for _ in range(episodes):
@@ -160,10 +174,11 @@ def reinforce(
             ep_steps.append(steps)
             ep_capped.append(not terminated)
             ep_eps.append(agent.explorer.epsilon)
+            ep_q.append(agent.take_max_q())
             bar.episode_done(steps, total, eps=agent.explorer.epsilon)
             obs, _ = env.reset(options=options)
     env.close()
-    return _result(ep_rewards, ep_steps, ep_capped, ep_eps, agent.losses)
+    return _result(ep_rewards, ep_steps, ep_capped, ep_eps, ep_q, agent.losses)
 
 
 def expert_episode_rewards(trajectories: Trajectories, episodes: int, rewards_cfg: RewardsConfig) -> np.ndarray:

@@ -58,7 +58,7 @@ BAD = [
     ("dqn.gamma", 1.2, ["dqn.gamma", "1.2", "[0.0, 1.0]"]),
     ("dqn.learning_rate", 0, ["dqn.learning_rate", "got 0", "> 0"]),
     ("dqn.learning_rate", "fast", ["dqn.learning_rate", "'fast'", "a number"]),
-    ("rewards.sigma1_deg", 0, ["rewards.sigma1_deg", "> 0"]),
+    ("rewards.sigma1", 0, ["rewards.sigma1", "> 0"]),
     ("rewards.il.sigma2", -0.5, ["rewards.il.sigma2", "-0.5", "> 0"]),
     ("rewards.il.sigma2_units", "radians", ["rewards.il.sigma2_units", "'radians'", "degrees | raw"]),
     ("dqn.update", "parallel", ["dqn.update", "'parallel'", "batched | sequential"]),

@@ -1,0 +1,48 @@
+"""dvc.yaml lists, for every stage, exactly the library files its script imports (transitively).
+
+A missing file would let an edit go unnoticed by DVC (a stale cached result); an extra one would
+rerun a stage for nothing.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "aqil":
+            if node.module == "aqil":
+                found |= {f"aqil/{alias.name}.py" for alias in node.names}
+            else:
+                found.add(node.module.replace(".", "/") + ".py")
+        elif isinstance(node, ast.Import):
+            found |= {a.name.replace(".", "/") + ".py" for a in node.names if a.name.split(".")[0] == "aqil"}
+    return {f for f in found if (ROOT / f).is_file()}
+
+
+def _closure(script: str) -> set[str]:
+    seen, todo = set(), [script]
+    while todo:
+        for module in _imports(ROOT / todo.pop()):
+            if module not in seen:
+                seen.add(module)
+                todo.append(module)
+    return seen | {"aqil/__init__.py"}
+
+
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_stage_code_deps_are_exactly_its_imports(name):
+    stage = STAGES[name]
+    script = "stages/" + stage["cmd"].split("stages.")[1].split()[0] + ".py"
+    listed = {d for d in stage["deps"] if d.startswith("aqil/")}
+    assert script in stage["deps"]
+    assert listed == _closure(script)
