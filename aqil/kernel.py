@@ -36,6 +36,7 @@ import numpy as np
 from numba import njit
 
 N_OBS = 4
+_NARROW = 16  # layers with fewer outputs skip the vector loops, whose set-up costs more than they save
 
 
 @njit(cache=True, nogil=True)
@@ -105,6 +106,15 @@ def _forward(
                 n_active += 1
                 if owed[a_in + i] > 0:
                     _settle(params, velocity, owed, a_in + i, p + i * n_out, n_out, lr, momentum)
+        if n_out < _NARROW:  # e.g. the 2 Q-values: one running sum per output, same order
+            for o in range(n_out):
+                total = y[o]
+                for j in range(n_active):
+                    total += h[active[j]] * params[p + active[j] * n_out + o]
+                y[o] = total
+            p = b + n_out
+            a_in = a_out
+            continue
         n4 = n_active - n_active % 4
         for j in range(0, n4, 4):
             i0, i1, i2, i3 = active[j], active[j + 1], active[j + 2], active[j + 3]
@@ -237,15 +247,42 @@ def _step(
                 owed[a_in + i] += 1
                 below[i] = 0.0
                 continue
-            w = params[p + i * n_out : p + (i + 1) * n_out]
-            vw = velocity[p + i * n_out : p + (i + 1) * n_out]
+            row = p + i * n_out
+            if n_out < _NARROW:
+                for o in range(n_out):
+                    products[o] = params[row + o] * d[o]
+                    v = momentum * velocity[row + o] + h * d[o]
+                    velocity[row + o] = v
+                    params[row + o] -= lr * v
+                if layer > 0:  # h > 0 here, so the ReLU derivative is 1
+                    below[i] = _sum_folded(products, n_out)
+                continue
+            w = params[row : row + n_out]
+            vw = velocity[row : row + n_out]
+            half = n_out // 2
+            if n_out % 2 == 0 and n_out >= 32:
+                # both halves in one pass; products[k] is already the first fold of _sum_folded,
+                # products(k) + products(k + half), so the sum below is unchanged
+                w2 = w[half:]
+                vw2 = vw[half:]
+                d2 = d[half:]
+                for o in range(half):
+                    products[o] = w[o] * d[o] + w2[o] * d2[o]
+                    v = momentum * vw[o] + h * d[o]
+                    vw[o] = v
+                    w[o] -= lr * v
+                    v2 = momentum * vw2[o] + h * d2[o]
+                    vw2[o] = v2
+                    w2[o] -= lr * v2
+                if layer > 0:
+                    below[i] = _sum_folded(products, half)
+                continue
             for o in range(n_out):
                 products[o] = w[o] * d[o]
-                g = h * d[o]
-                v = momentum * vw[o] + g
+                v = momentum * vw[o] + h * d[o]
                 vw[o] = v
                 w[o] -= lr * v
-            if layer > 0:  # h > 0 here, so the ReLU derivative is 1
+            if layer > 0:
                 below[i] = _sum_folded(products, n_out)
         wb = params[b : b + n_out]
         vb = velocity[b : b + n_out]
