@@ -143,20 +143,50 @@ def _table2_csv(table: dict) -> str:
 
 
 def deviations(params: Params, table: dict) -> list[tuple[str, str, str]]:
-    """(what, paper / reference, this run and the param that switches it)."""
+    """(what, paper / reference, this run and the param that switches it).
+
+    Facts about the reference are read from its repository (veda-s4dhak/AQIL): its code, its
+    per-episode CSVs and the SGD iteration counters stored in its Keras model files.
+    """
     capped = {RUNS[r].label: e["capped_episodes"] for r, e in table["runs"].items()}
     s2 = params.rewards.il
+    units = params.rewards.sigma1_units
+    batched = params.dqn.update == "batched"
     return [
+        ("Minibatch update",
+         "the reference fits the 20 sampled transitions one after another (20 Keras fits, 20 SGD-momentum "
+         "steps per environment step)",
+         f"`dqn.update: {params.dqn.update}`"
+         + (" -- an ABLATION, not the reference's rule: one step on the summed gradient, so the momentum "
+            "decays once per environment step instead of 20 times; it changes the results (README, Update rule)"
+            if batched else " (the reference's rule, fused CPU kernel)")),
+        ("Which IL250 the paper's IL250+RL250 continued",
+         "the SGD iteration counter in the reference's IL250_RL250.h5 is 13,593,060 = 3,785,380 + 20 x 490,384: "
+         "its parent is an earlier IL250 (Nov 2019, counter 3,785,380, kept in models/backup) trained with IL "
+         "reward weights 1 and 1, sigma = 10 degrees for the action term, epsilon starting at 1.0 and 251 "
+         "episodes; the Table 2 IL250 (counter 3,291,820 = 20 x 164,591) was trained afresh",
+         "IL250+RL250 continues this pipeline's own IL250 (the paper's text describes it so)"),
+        ("Episode counts",
+         "the reference's run loop used `<=`: its RL500 has 501 episodes and its IL250+RL250 251 (per-episode "
+         "CSVs); the RL500 average over the first 500 episodes is 330.99 (Table 2: 331.63 over 501)",
+         "exactly the configured number of episodes; Table 2's printed values are compared as they are"),
+        ("Pole-angle reward width sigma1",
+         "the paper prints sigma1 = 10; the reference uses np.deg2rad(10)",
+         f"`rewards.sigma1_units: {units}` ({'reference' if units == 'degrees' else 'paper, as printed'})"),
         ("IL action-reward width sigma2",
          "paper prints sigma2 = 0.5; the reference converts 0.5 degrees to radians (0.0087), so any "
          "disagreement scores ~0",
          f"`rewards.il.sigma2_units: {s2.sigma2_units}` ({'reference' if s2.sigma2_units == 'degrees' else 'paper'})"),
+        ("What RL learns from",
+         "the paper's Algorithm 2 describes RL on the expert's trajectories; the reference's RL runs drive the "
+         "environment with the agent's own epsilon-greedy policy",
+         "the reference's behaviour (agent's own epsilon-greedy experience)"),
+        ("Force on the cart",
+         "the paper says +-1; the reference (gym's CartPole) pushes with +-10 N",
+         "+-10 N, as the reference"),
         ("PID integral and previous error",
          "the reference never resets them between episodes; a textbook PID would",
          f"`expert.reset_per_episode: {str(params.expert.reset_per_episode).lower()}`"),
-        ("Minibatch update",
-         "the reference fits the 20 samples one after another (20 SGD steps per environment step)",
-         f"`dqn.update: {params.dqn.update}` (batched = one step on the summed gradient; see README, Performance)"),
         ("Episode length",
          "unbounded in the paper (T has no limit)",
          f"`env.max_episode_steps: {params.env.max_episode_steps}`; capped training episodes: "
@@ -171,6 +201,12 @@ def deviations(params: Params, table: dict) -> list[tuple[str, str, str]]:
         ("Loss values",
          "the paper's L = (y - Q)^2; the reference (Keras mse over both outputs) logs half of it",
          "we log the reference's value; the gradient is the same as the reference's"),
+        ("Floating point",
+         "TensorFlow on the authors' CPU: float32 network, numpy float64 targets and rewards, subnormals "
+         "flushed to zero; libm's exp/cos/sin",
+         "float32 network, float64 target rounded into the float32 label, subnormals flushed to zero, as the "
+         "reference; exp/cos/sin correctly rounded (mpmath) and a fixed summation order, so results are the same "
+         "bytes on every x86-64 CPU"),
         ("Environment", "gym's CartPole-v1 of 2019 with a 50 degree limit",
          "gymnasium's CartPoleEnv (same equations and constants), thresholds changed, no TimeLimit wrapper"),
     ]

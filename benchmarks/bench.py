@@ -1,28 +1,35 @@
-"""Training-speed benchmark: microseconds per trained environment step, against a GEMM ceiling.
+"""Training-speed benchmark: microseconds per trained environment step, in steady state.
 
 Measures in one process, on one thread (what the pipeline uses):
-  * the IL and RL training loops in each update mode (batched, sequential) -- the real code;
-  * the same update written the plain way (autograd + torch.optim.SGD), for comparison;
-  * the environment step alone and the greedy action selection alone;
-  * a GEMM ceiling: the matrix products one batched training step needs (forward of 20 states
-    and 20 next states, backward of 20 samples), timed as bare ``torch.mm`` calls.
+  * steady state: the real IL training loop (``aqil.train.imitate``) on PID-expert data for
+    ``--updates`` updates, timed in windows; the figure is the median window after the first
+    quarter (so compilation, denormal onset and any slow-down of a long run are inside it), for
+    the default (``sequential``, fused kernel) and the ``batched`` ablation (torch);
+  * the update alone, from the same trained state and on the same minibatches: the fused kernel
+    against the torch implementation of the same sequential rule (the reference it is tested
+    against), and the torch ``batched`` update;
+  * the environment step and the greedy action alone;
+  * numba's start-up cost per process: compiling the kernel (empty cache) and loading it (cache).
 
-Each figure is the median of ``--repeats`` timings. Prints a table and writes JSON.
+Every figure is a median; ratios are of figures from the same run. Prints a table, writes JSON.
 
-    python benchmarks/bench.py                 # full (about 3 minutes)
-    python benchmarks/bench.py --short         # CI smoke (about 20 seconds)
+    python benchmarks/bench.py                 # full (about 6 minutes)
+    python benchmarks/bench.py --short         # CI smoke (under a minute)
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
+import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -30,168 +37,154 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import itertools
-
 from aqil import trajectories
 from aqil.config import DQNConfig, EnvConfig, ExpertConfig, RewardsConfig
 from aqil.env import make_env, reset_options
-from aqil.qnet import QNetwork, keras_init_
-from aqil.train import Agent, imitate, new_learner, reinforce
+from aqil.train import Agent, imitate, new_learner
+
+CPU = torch.device("cpu")
 
 
-def median_us(fn: Callable[[], int], repeats: int) -> float:
-    """Median over repeats of (seconds / units) for ``fn`` returning the number of units it did."""
-    fn()  # warm-up
-    samples = []
-    for _ in range(repeats):
+def steady_state(cfg: DQNConfig, expert: trajectories.Trajectories, updates: int, window: int,
+                 backend: str | None = None) -> tuple[float, list[float], Agent]:
+    """Median µs per trained step over windows of ``window`` steps, after the first quarter."""
+    agent = Agent(new_learner(cfg, 0, CPU, backend), cfg, 0)
+    rewards = RewardsConfig()
+    per_window: list[float] = []
+    lengths = expert.episode_length.tolist()
+    done = 0
+    while done < updates:
+        # one window: as many whole expert episodes as make up ``window`` steps
+        episodes, steps = 0, 0
+        while steps < window and episodes < len(lengths):
+            steps += lengths[episodes]
+            episodes += 1
         start = time.perf_counter()
-        units = fn()
-        samples.append((time.perf_counter() - start) / units * 1e6)
+        imitate(agent, expert, episodes, rewards, f"bench {cfg.update}")
+        per_window.append((time.perf_counter() - start) / steps * 1e6)
+        done += steps
+    kept = per_window[len(per_window) // 4 :] or per_window
+    return statistics.median(kept), per_window, agent
+
+
+def update_only_us(agent: Agent, backend: str, update: str, calls: int, seed: int = 1) -> float:
+    """Median µs of one ``update`` call from a copy of ``agent``'s network, on its own replay data."""
+    cfg = dataclasses.replace(DQNConfig(), update=update)
+    learner = new_learner(cfg, 0, CPU, backend)
+    agent.learner.sync()
+    learner.params.copy_(agent.learner.params)
+    learner.velocity.copy_(agent.learner.velocity)
+    memory = copy.deepcopy(agent.memory)
+    memory.rng = np.random.default_rng(seed)
+    batches = [memory.sample(cfg.batch_size) for _ in range(calls + 5)]
+    for b in batches[:5]:  # warm-up
+        learner.update(*b)
+    samples = []
+    for b in batches[5:]:
+        start = time.perf_counter()
+        learner.update(*b)
+        samples.append((time.perf_counter() - start) * 1e6)
     return statistics.median(samples)
 
 
-def gemm_ceiling_us(hidden: list[int], batch: int, repeats: int) -> float:
-    """Bare matrix products of one batched step (forward 2*batch rows, backward batch rows)."""
-    sizes = [4, *hidden, 2]
-    mats = []
-    for n_in, n_out in itertools.pairwise(sizes):
-        w = torch.randn(n_in, n_out)
-        mats.append(((torch.randn(2 * batch, n_in), w), "fwd"))
-        mats.append(((torch.randn(n_in, batch), torch.randn(batch, n_out)), "grad"))
-        if n_in != 4:
-            mats.append(((torch.randn(batch, n_out), w.t().contiguous()), "delta"))
-
-    def step() -> int:
-        for _ in range(200):
-            for (a, b), _kind in mats:
-                torch.mm(a, b)
-        return 200
-
-    return median_us(step, repeats)
+def small_op_us(fn, count: int, repeats: int = 5) -> float:
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(count):
+            fn()
+        samples.append((time.perf_counter() - start) / count * 1e6)
+    return statistics.median(samples)
 
 
-def flops_per_step(hidden: list[int], batch: int) -> float:
-    sizes = [4, *hidden, 2]
-    total = 0
-    for n_in, n_out in itertools.pairwise(sizes):
-        total += 2 * (2 * batch) * n_in * n_out  # forward, obs and next_obs
-        total += 2 * batch * n_in * n_out  # weight gradient
-        if n_in != 4:
-            total += 2 * batch * n_in * n_out  # error to the layer below
-    return float(total)
-
-
-def plain_torch_update_us(cfg: DQNConfig, repeats: int, steps: int) -> float:
-    """The update as a straightforward torch program would write it (autograd, nn.Module, SGD)."""
-    net = QNetwork(cfg.hidden)
-    keras_init_(net, torch.Generator().manual_seed(0))
-    opt = torch.optim.SGD(net.parameters(), lr=cfg.learning_rate, momentum=cfg.momentum)
-    g = torch.Generator().manual_seed(1)
-    obs, next_obs = torch.randn(cfg.batch_size, 4, generator=g) * 0.1, torch.randn(cfg.batch_size, 4, generator=g)
-    action = torch.randint(0, 2, (cfg.batch_size,), generator=g)
-    reward, done = torch.rand(cfg.batch_size, generator=g), torch.zeros(cfg.batch_size, dtype=torch.bool)
-    rows = [slice(None)] if cfg.update == "batched" else [slice(i, i + 1) for i in range(cfg.batch_size)]
-
-    def run() -> int:
-        for _ in range(steps):
-            for r in rows:
-                with torch.no_grad():
-                    y = torch.where(done[r], reward[r], reward[r] + cfg.gamma * net(next_obs[r]).max(1).values)
-                q = net(obs[r])
-                labels = q.detach().clone()
-                labels[torch.arange(len(y)), action[r]] = y
-                loss = ((labels - q) ** 2).mean(1).sum()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-        return steps
-
-    return median_us(run, repeats)
+def numba_startup_s() -> dict[str, float]:
+    """Seconds for a fresh process to import the kernel and run one update: cold cache, then warm."""
+    code = ("import time; t = time.perf_counter(); import torch; from aqil.config import DQNConfig; "
+            "from aqil.train import new_learner; import numpy as np; "
+            "l = new_learner(DQNConfig(), 0, torch.device('cpu')); z = np.zeros((20, 4), np.float32); "
+            "t0 = time.perf_counter(); l.update(z, np.zeros(20, np.int64), np.zeros(20), z, np.zeros(20, bool)); "
+            "l.greedy_action(z[0]); print(time.perf_counter() - t0)")
+    root = Path(__file__).resolve().parents[1]
+    out = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache, "PYTHONPATH": str(root)}
+        for label in ("cold_cache", "warm_cache"):
+            proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+            out[label] = float(proc.stdout.strip().splitlines()[-1])
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--short", action="store_true", help="few steps, for CI")
-    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--short", action="store_true", help="few updates, for CI")
+    parser.add_argument("--updates", type=int, default=None, help="steady-state length (default 100,000)")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results.json"))
     args = parser.parse_args()
-    repeats = args.repeats or (3 if args.short else 7)
+    updates = args.updates or (3_000 if args.short else 100_000)
+    window = max(updates // 20, 500)
     torch.set_num_threads(1)
     base = dataclasses.replace(DQNConfig(), memory_size=200_000)
-    env_cfg = EnvConfig()
-    rewards = RewardsConfig()
-    expert = trajectories.collect(env_cfg, ExpertConfig(), 12, env_seed=0)
-    il_episodes = 1 if args.short else 4
-    rl_episodes = 10 if args.short else 60
+    expert = trajectories.collect(EnvConfig(), ExpertConfig(), 500 if not args.short else 20, env_seed=0)
 
     results: dict[str, float] = {}
-    for mode in ("batched", "sequential"):
-        cfg = dataclasses.replace(base, update=mode)
-        scale = 1 if mode == "batched" else 0.1  # sequential is ~10x slower: fewer steps, same precision
+    windows: dict[str, list[float]] = {}
+    fused_us, windows["sequential_fused"], trained = steady_state(base, expert, updates, window)
+    batched_us, windows["batched_torch"], _ = steady_state(
+        dataclasses.replace(base, update="batched"), expert, updates, window)
+    results["loop_sequential_fused_us_per_step"] = fused_us
+    results["loop_batched_torch_us_per_step"] = batched_us
+    calls = 50 if args.short else 300
+    results["update_sequential_fused_us"] = update_only_us(trained, "fused", "sequential", calls)
+    results["update_sequential_torch_us"] = update_only_us(trained, "torch", "sequential", max(calls // 5, 20))
+    results["update_batched_torch_us"] = update_only_us(trained, "torch", "batched", calls)
 
-        def il_run(cfg: DQNConfig = cfg, scale: float = scale) -> int:
-            agent = Agent(new_learner(cfg, 0, torch.device("cpu")), cfg, 0)
-            episodes = max(1, int(il_episodes * scale))
-            imitate(agent, expert, episodes, rewards, f"IL {cfg.update}")
-            return int(expert.episode_length[:episodes].sum())
-
-        def rl_run(cfg: DQNConfig = cfg, scale: float = scale) -> int:
-            agent = Agent(new_learner(cfg, 0, torch.device("cpu")), cfg, 0)
-            result = reinforce(agent, env_cfg, max(2, int(rl_episodes * scale)), rewards, 0, f"RL {cfg.update}")
-            return int(result.episode_steps.sum())
-
-        results[f"il_{mode}_us_per_step"] = median_us(il_run, repeats)
-        results[f"rl_{mode}_us_per_step"] = median_us(rl_run, repeats)
-        results[f"plain_torch_{mode}_update_us"] = plain_torch_update_us(cfg, repeats, 200 if mode == "batched" else 20)
-
+    env_cfg = EnvConfig()
     env = make_env(env_cfg)
     env.reset(seed=0, options=reset_options(env_cfg))
+    rng = np.random.default_rng(0)
 
-    def env_steps() -> int:
-        for _ in range(2000):
-            _, _, terminated, _, _ = env.step(int(np.random.randint(2)))
-            if terminated:
-                env.reset(options=reset_options(env_cfg))
-        return 2000
+    def env_step() -> None:
+        _, _, terminated, _, _ = env.step(int(rng.integers(2)))
+        if terminated:
+            env.reset(options=reset_options(env_cfg))
 
-    learner = new_learner(base, 0, torch.device("cpu"))
-    obs = np.zeros(4, dtype=np.float32)
+    obs = expert.obs[:1000]
+    counter = iter(range(10**9))
+    results["env_step_us"] = small_op_us(env_step, 2000)
+    results["greedy_action_us"] = small_op_us(lambda: trained.learner.greedy_action(obs[next(counter) % 1000]), 2000)
+    startup = numba_startup_s()
+    results["numba_startup_cold_s"] = startup["cold_cache"]
+    results["numba_startup_warm_s"] = startup["warm_cache"]
 
-    def actions() -> int:
-        for _ in range(2000):
-            learner.greedy_action(obs)
-        return 2000
-
-    results["env_step_us"] = median_us(env_steps, repeats)
-    results["action_selection_us"] = median_us(actions, repeats)
-    results["gemm_ceiling_us_per_step"] = gemm_ceiling_us(base.hidden, base.batch_size, repeats)
-    flops = flops_per_step(base.hidden, base.batch_size)
-    results["gemm_gflops"] = flops / results["gemm_ceiling_us_per_step"] / 1e3
-    results["mflop_per_step"] = flops / 1e6
-
-    ceiling = results["gemm_ceiling_us_per_step"]
+    ratios = {
+        "torch_sequential_update_over_fused":
+            results["update_sequential_torch_us"] / results["update_sequential_fused_us"],
+        "fused_loop_over_batched_loop": fused_us / batched_us,
+    }
     rows = [
-        ("IL loop, batched", "il_batched_us_per_step"),
-        ("RL loop, batched", "rl_batched_us_per_step"),
-        ("IL loop, sequential", "il_sequential_us_per_step"),
-        ("RL loop, sequential", "rl_sequential_us_per_step"),
-        ("plain torch update, batched", "plain_torch_batched_update_us"),
-        ("plain torch update, sequential", "plain_torch_sequential_update_us"),
+        ("IL loop, sequential, fused kernel (default)", "loop_sequential_fused_us_per_step"),
+        ("IL loop, batched, torch (ablation)", "loop_batched_torch_us_per_step"),
+        ("update alone, sequential, fused", "update_sequential_fused_us"),
+        ("update alone, sequential, torch", "update_sequential_torch_us"),
+        ("update alone, batched, torch", "update_batched_torch_us"),
         ("environment step alone", "env_step_us"),
-        ("greedy action selection alone", "action_selection_us"),
-        ("GEMM ceiling (one batched step)", "gemm_ceiling_us_per_step"),
+        ("greedy action alone (fused)", "greedy_action_us"),
     ]
-    print(f"\n{'measurement':<34} {'us/step':>10} {'x ceiling':>10}")
+    print(f"\nsteady state after {updates:,} updates per loop (median of windows of {window:,} steps, first quarter "
+          "dropped)\n")
+    print(f"{'measurement':<46} {'us':>10}")
     for label, key in rows:
-        print(f"{label:<34} {results[key]:>10.1f} {results[key] / ceiling:>10.2f}")
-    print(f"GEMM: {results['mflop_per_step']:.1f} MFLOP per batched step at {results['gemm_gflops']:.0f} GFLOP/s")
-    print(f"sequential speed-up over the plain torch loop: "
-          f"{results['plain_torch_sequential_update_us'] / results['rl_sequential_us_per_step']:.2f}x (RL), "
-          f"{results['plain_torch_sequential_update_us'] / results['il_sequential_us_per_step']:.2f}x (IL)")
+        print(f"{label:<46} {results[key]:>10.1f}")
+    print(f"numba start-up per process: {results['numba_startup_cold_s']:.1f} s compiling (empty cache), "
+          f"{results['numba_startup_warm_s']:.2f} s loading (cache)")
+    print(f"update speed-up, fused over torch sequential: {ratios['torch_sequential_update_over_fused']:.1f}x")
+    print("loop time per trained step, fused sequential / torch batched: "
+          f"{ratios['fused_loop_over_batched_loop']:.2f}x")
     meta = {"python": platform.python_version(), "torch": torch.__version__, "machine": platform.machine(),
-            "threads": torch.get_num_threads(), "repeats": repeats, "short": args.short}
+            "processor": platform.processor(), "updates": updates, "window": window, "short": args.short}
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"meta": meta, "results": results}, indent=2, sort_keys=True) + "\n")
+    args.json.write_text(json.dumps({"meta": meta, "results": results, "ratios": ratios, "windows_us": windows},
+                                    indent=2, sort_keys=True) + "\n")
     print(f"wrote {args.json}")
 
 

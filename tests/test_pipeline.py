@@ -28,8 +28,8 @@ COPY = ["aqil", "stages", "dvc.yaml", ".dvc/config", ".dvcignore", ".gitignore",
 RUNS = ["il250", "il500", "rl500", "il250_rl250"]
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ) | (extra or {})
     # Stage commands call `python`: make it this interpreter, whatever the caller's PATH.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["DVC_NO_ANALYTICS"] = "1"
@@ -37,15 +37,15 @@ def _env() -> dict[str, str]:
     return env
 
 
-def run(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(args, cwd=repo, env=_env(), capture_output=True, text=True, timeout=900)
+def run(repo: Path, *args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run(args, cwd=repo, env=_env(env), capture_output=True, text=True, timeout=900)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
 
 
-def dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return run(repo, sys.executable, "-m", "dvc", *args, check=check)
+def dvc(repo: Path, *args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return run(repo, sys.executable, "-m", "dvc", *args, check=check, env=env)
 
 
 def ran(proc: subprocess.CompletedProcess) -> set[str]:
@@ -67,10 +67,9 @@ def commit(repo: Path, message: str) -> None:
     run(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message, "--allow-empty")
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
-    repo = tmp_path_factory.mktemp("aqil") / "repo"
-    repo.mkdir()
+def fresh_copy(repo: Path) -> Path:
+    """The project's pipeline files and the tiny params in a new git repository (no caches)."""
+    repo.mkdir(parents=True)
     for name in COPY:
         src, dst = ROOT / name, repo / name
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -81,6 +80,12 @@ def repo(tmp_path_factory) -> Path:
     shutil.copy2(TINY, repo / "params.yaml")
     run(repo, "git", "init", "-q")
     commit(repo, "tiny copy")
+    return repo
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    repo = fresh_copy(tmp_path_factory.mktemp("aqil") / "repo")
     first = dvc(repo, "repro")
     expected = {"collect@0", "report"} | {f"{r}@0" for r in RUNS} | {f"evaluate@{r}-0" for r in RUNS}
     assert ran(first) == expected
@@ -229,3 +234,47 @@ def test_adding_a_seed_runs_only_the_new_seed(repo):
     cell = table["runs"]["il250"]["columns"]["avg_reward"]
     assert cell["n"] == 2 and cell["low"] is not None
     assert cell["verdict"] in {"reproduced", "higher", "lower", "inconclusive (capped)"}
+
+
+# A generic x86-64 CPU as far as every library on the training path can be told: numba compiles for
+# the baseline instruction set, torch's dispatcher and numpy's SIMD loops stay at their baseline, and
+# glibc's libm does not pick its FMA/AVX2 variants.
+GENERIC_CPU = {
+    "NUMBA_CPU_NAME": "generic",
+    "ATEN_CPU_CAPABILITY": "default",
+    "NPY_ENABLE_CPU_FEATURES": "X86_V2",  # numpy's baseline (SSE4.2); drops its AVX2 / AVX-512 loops
+    "GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX512F,-AVX2,-FMA,-AVX",
+}
+
+
+def _output_hashes(lock: Path) -> dict[str, str]:
+    """path -> md5 of every stage output in dvc.lock, except wall-time files (results/timing)."""
+    hashes = {}
+    for stage in yaml.safe_load(lock.read_text())["stages"].values():
+        for out in stage.get("outs", []):
+            if not out["path"].startswith("results/timing/"):
+                hashes[out["path"]] = out["md5"]
+    return hashes
+
+
+def test_same_bytes_on_a_generic_cpu_and_on_this_one(tmp_path):
+    """The whole tiny pipeline, in two fresh copies: every output hash in dvc.lock must be equal."""
+    host = fresh_copy(tmp_path / "host")
+    generic = fresh_copy(tmp_path / "generic")
+    dvc(host, "repro")
+    dvc(generic, "repro", env=GENERIC_CPU)
+    probe = ("import numba, numpy; print(numba.config.CPU_NAME, "
+             "numpy.show_config(mode='dicts')['SIMD Extensions'].get('found', []))")
+    assert run(generic, sys.executable, "-c", probe, env=GENERIC_CPU).stdout.strip() == "generic []"
+    # On a CPU with FMA, the generic setting really changes what CPU-dependent code computes: glibc's
+    # exp and numpy's give other last bits there, so equal pipeline bytes are not an accident of the
+    # machine. (A CPU without FMA computes the same either way; then only the hashes below are checked.)
+    libm = ("import hashlib, math, numpy as np; x = np.linspace(-30, 0, 200_001); "
+            "y = [math.exp(v) for v in x.tolist()]; "
+            "print(hashlib.md5(np.array(y).tobytes() + np.exp(x).tobytes()).hexdigest())")
+    if " fma " in Path("/proc/cpuinfo").read_text():
+        ours = run(host, sys.executable, "-c", libm).stdout
+        assert ours != run(generic, sys.executable, "-c", libm, env=GENERIC_CPU).stdout
+    hashes = _output_hashes(host / "dvc.lock")
+    assert {f"results/{r}/seed0/model.pt" for r in RUNS} | {"results/report/report.md"} <= hashes.keys()
+    assert hashes == _output_hashes(generic / "dvc.lock")
