@@ -22,8 +22,8 @@ so LLVM may vectorize but never reassociates, and never fuses a multiply with an
 * A weight row whose input unit is inactive gets no gradient, only the decay v <- m*v,
   p <- p - lr*v. Those decays are counted per row (``owed``) and applied, one after another with
   exactly the same operations, the next time the row is read (``_settle``) or when the network is
-  saved (``settle_all``). The bytes are those of the eager loop; the memory traffic of dead rows is
-  saved, which is most of the work.
+  saved (``settle_all``). The bytes are those of the eager loop (its gradient there is 0 * delta,
+  so m*v + 0 = m*v while delta is finite); the memory traffic of dead rows is saved.
 
 Subnormal floats are slow on x86 and appear once the momentum of dead units decays; the training
 process flushes them to zero as TensorFlow did (``torch.set_flush_denormal(True)`` sets the

@@ -2,8 +2,8 @@
 
 glibc's libm picks FMA or non-FMA code for the CPU it runs on, and numpy's ``np.exp`` has an
 AVX-512 kernel of its own, so the same float64 argument can give results one unit in the last place
-apart on two machines (measured: ``math.exp``, ``np.exp`` and ``np.cos`` each differ in hundreds of
-200,000 arguments between an AVX-512 host and the same host with FMA/AVX-512 masked). Rewards and
+apart on two machines (measured on 200,000 arguments between an AVX-512 host and the same host
+with FMA/AVX/AVX-512 masked: ``math.exp`` differed for 142, ``math.cos`` for 34, ``np.exp`` for 9,754). Rewards and
 the cart-pole dynamics use these functions every step, and a one-ulp difference grows into a
 different training run. mpmath computes them in integer arithmetic with guard bits and rounds to
 the nearest float64, so the answer depends on the argument only (and is the correctly rounded

@@ -63,9 +63,24 @@ class RunResult:
             "capped_episodes": int(self.episode_capped.sum()),
             "updates": len(self.losses),
             "final_epsilon": float(self.episode_epsilon[-1]),
-            "max_abs_q": float(self.episode_max_q.max()),
-            "max_loss": float(self.losses.max()) if len(self.losses) else 0.0,
+            # Divergence diagnostics. A network whose loss overflowed is reported, not hidden: its
+            # first non-finite update and episode are given, and the maxima cover the finite part.
+            "max_abs_q": _finite_max(self.episode_max_q),
+            "max_loss": _finite_max(self.losses),
+            "first_non_finite_update": _first_non_finite(self.losses),
+            "first_non_finite_episode": _first_non_finite(self.episode_max_q),
         }
+
+
+def _finite_max(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.max()) if len(finite) else 0.0
+
+
+def _first_non_finite(values: np.ndarray) -> int | None:
+    """Index of the first NaN or infinity, or None (JSON null) when every value is finite."""
+    bad = np.flatnonzero(~np.isfinite(values))
+    return int(bad[0]) if len(bad) else None
 
 
 class Agent:

@@ -102,3 +102,21 @@ def test_pinned_short_run_bytes():
 
 # Recorded from the fused kernel when it became the default.
 PINNED = {"total_steps": 167, "updates": 148, "avg_reward": 9.215738902977623, "digest": "be4ab8b7ea7d818e"}
+
+
+def test_summary_of_a_diverged_run_is_valid_json_and_says_where_it_diverged():
+    import json
+
+    from aqil.train import RunResult
+
+    result = RunResult(
+        episode_reward=np.array([5.0, 3.0, 2.0]), episode_steps=np.array([5, 3, 2]),
+        episode_capped=np.zeros(3, dtype=bool), episode_epsilon=np.full(3, 0.3),
+        episode_max_q=np.array([12.0, np.inf, np.nan]), losses=np.array([1.0, 40.0, np.inf, np.nan], np.float32),
+    )
+    summary = result.summary()
+    json.loads(json.dumps(summary, allow_nan=False))  # no NaN or Infinity in the metrics file
+    assert summary["max_loss"] == 40.0 and summary["max_abs_q"] == 12.0
+    assert summary["first_non_finite_update"] == 2 and summary["first_non_finite_episode"] == 1
+    finite = dataclasses.replace(result, episode_max_q=np.array([1.0, 2.0, 3.0]), losses=np.ones(4, np.float32))
+    assert finite.summary()["first_non_finite_update"] is None
