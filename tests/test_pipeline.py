@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -50,6 +51,16 @@ def dvc(repo: Path, *args: str, check: bool = True, env: dict[str, str] | None =
 
 def ran(proc: subprocess.CompletedProcess) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", proc.stdout + proc.stderr))
+
+
+def _output_hashes(lock: Path) -> dict[str, str]:
+    """path -> md5 of every stage output in dvc.lock, except wall-time files (results/timing)."""
+    hashes = {}
+    for stage in yaml.safe_load(lock.read_text())["stages"].values():
+        for out in stage.get("outs", []):
+            if not out["path"].startswith("results/timing/"):
+                hashes[out["path"]] = out["md5"]
+    return hashes
 
 
 def set_param(repo: Path, path: str, value) -> None:
@@ -152,11 +163,11 @@ def test_report_code_edit_reruns_only_report(repo):
 
 
 def test_reruns_give_identical_bytes(repo):
-    lock_before = (repo / "dvc.lock").read_text()
+    lock_before = _output_hashes(repo / "dvc.lock")
     figure = (repo / "results" / "report" / "figures" / "fig8_il250_rl250_loss_reward.png").read_bytes()
     forced = dvc(repo, "repro", "-f", "-s", "collect@0", "il250@0", "rl500@0", "report")
     assert ran(forced) == {"collect@0", "il250@0", "rl500@0", "report"}
-    assert (repo / "dvc.lock").read_text() == lock_before
+    assert _output_hashes(repo / "dvc.lock") == lock_before  # all outputs but the wall-time files
     assert (repo / "results" / "report" / "figures" / "fig8_il250_rl250_loss_reward.png").read_bytes() == figure
 
 
@@ -197,6 +208,24 @@ def _stage_python(proc: subprocess.Popen, name: str, timeout: float = 180) -> ps
     raise AssertionError(f"stage {name} never started")
 
 
+def _read_until(proc: subprocess.Popen, needle: str, timeout: float = 180) -> tuple[list[str], threading.Thread]:
+    """Collect ``proc``'s output in a thread; once ``needle`` was seen, return what it fills and the thread."""
+    chunks: list[str] = []
+
+    def pump() -> None:
+        for chunk in iter(lambda: os.read(proc.stdout.fileno(), 4096), b""):
+            chunks.append(chunk.decode(errors="replace"))
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    deadline = time.time() + timeout
+    while needle not in "".join(chunks):
+        if time.time() > deadline or proc.poll() is not None:
+            raise AssertionError(f"never saw {needle!r}:\n{''.join(chunks)}")
+        time.sleep(0.2)
+    return chunks, reader
+
+
 def test_interrupted_stage_leaves_nothing_and_reruns(repo):
     original = (repo / "params.yaml").read_text()
     out = repo / "results" / "rl500" / "seed0"
@@ -204,14 +233,19 @@ def test_interrupted_stage_leaves_nothing_and_reruns(repo):
         set_param(repo, "rl500.episodes", 5000)  # long enough to be interrupted mid-training
         proc = subprocess.Popen(
             [sys.executable, "-m", "dvc", "repro", "-s", "rl500@0"], cwd=repo, env=_env(),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )
         stage = _stage_python(proc, "stages.rl500")
-        time.sleep(4)  # well inside training
+        # Wait for training itself (the progress bar), not just the process: imports and loading the
+        # compiled kernel take seconds on a loaded machine, and the handler is set up by then.
+        chunks, reader = _read_until(proc, "RL500 seed 0:")
+        time.sleep(2)
         # SIGTERM (docker stop, kill) takes the same path as Ctrl-C's SIGINT in the stage; SIGINT itself
         # is ignored by processes started in the background of a script, as CI may start this suite.
         stage.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=120)
+        proc.wait(timeout=120)
+        reader.join(timeout=30)  # the rest of the output, up to end of file
+        output = "".join(chunks)
         assert proc.returncode != 0, output
         assert "aqil: error: interrupted" in output
         assert not any((out / name).exists() for name in ("model.pt", "losses.npy", "metrics.json", "episodes.tsv"))
@@ -245,16 +279,6 @@ GENERIC_CPU = {
     "NPY_ENABLE_CPU_FEATURES": "X86_V2",  # numpy's baseline (SSE4.2); drops its AVX2 / AVX-512 loops
     "GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX512F,-AVX2,-FMA,-AVX",
 }
-
-
-def _output_hashes(lock: Path) -> dict[str, str]:
-    """path -> md5 of every stage output in dvc.lock, except wall-time files (results/timing)."""
-    hashes = {}
-    for stage in yaml.safe_load(lock.read_text())["stages"].values():
-        for out in stage.get("outs", []):
-            if not out["path"].startswith("results/timing/"):
-                hashes[out["path"]] = out["md5"]
-    return hashes
 
 
 def test_same_bytes_on_a_generic_cpu_and_on_this_one(tmp_path):
