@@ -9,7 +9,6 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
-import torch
 
 
 def derive_seed(seed: int, purpose: str) -> int:
@@ -20,7 +19,3 @@ def derive_seed(seed: int, purpose: str) -> int:
 
 def numpy_rng(seed: int, purpose: str) -> np.random.Generator:
     return np.random.default_rng(derive_seed(seed, purpose))
-
-
-def torch_generator(seed: int, purpose: str) -> torch.Generator:
-    return torch.Generator().manual_seed(derive_seed(seed, purpose))
