@@ -35,7 +35,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-N_OBS = 4
 _NARROW = 16  # layers with fewer outputs skip the vector loops, whose set-up costs more than they save
 
 
@@ -335,7 +334,3 @@ def fit_sequential(
                 largest = q
         _step(params, velocity, owed, sizes, acts, out, action[r], error, lr32, m32, delta, below, products)
     return total / obs.shape[0], largest
-
-
-def layer_sizes(hidden: list[int] | tuple[int, ...], n_obs: int = N_OBS, n_actions: int = 2) -> np.ndarray:
-    return np.array([n_obs, *hidden, n_actions], dtype=np.int64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -28,6 +29,8 @@ class Rewards:
         self.angle_weight = il.angle_weight
         self.action_weight = il.action_weight
         self.terminal = cfg.terminal
+        # The action term takes a handful of values (actions are 0 or 1): computed once each, not per step.
+        self._exp = functools.cache(portable.exp)
 
     def angle(self, theta: np.ndarray | float) -> np.ndarray | float:
         if np.ndim(theta) == 0:
@@ -46,6 +49,6 @@ class Rewards:
     ) -> np.ndarray | float:
         diff = np.asarray(expert_action, dtype=np.float64) - np.asarray(model_action, dtype=np.float64)
         z = -0.5 * (diff / self.sigma2) ** 2
-        agreement = portable.exp(float(z)) if np.ndim(z) == 0 else portable.exp_array(z)
+        agreement = self._exp(float(z)) if np.ndim(z) == 0 else portable.exp_array(z)
         value = self.angle_weight * self.angle(theta) + self.action_weight * agreement
         return np.where(terminated, self.terminal, value)

@@ -74,18 +74,14 @@ def train_stage(run: str, params: Params, seed: int, results: Path) -> None:
     episodes = _episodes(params, run)
     label = f"{spec.label} seed {seed}"
 
-    if spec.method == "imitation":
-        traj = trajectories.load(collect_dir(results, seed) / "trajectories")
-        start = time.perf_counter()
+    traj = trajectories.load(collect_dir(results, seed) / "trajectories") if spec.method == "imitation" else None
+    start = time.perf_counter()
+    if traj is not None:
         result = imitate(agent, traj, episodes, params.rewards, label)
-        seconds = time.perf_counter() - start
-        expert = expert_episode_rewards(traj, episodes, params.rewards)
     else:
-        env_seed = derive_seed(seed, "rl-env")
-        start = time.perf_counter()
-        result = reinforce(agent, params.env, episodes, params.rewards, env_seed, label)
-        seconds = time.perf_counter() - start
-        expert = None
+        result = reinforce(agent, params.env, episodes, params.rewards, derive_seed(seed, "rl-env"), label)
+    seconds = time.perf_counter() - start
+    expert = expert_episode_rewards(traj, episodes, params.rewards) if traj is not None else None
 
     out = run_dir(results, run, seed)
     learner.save(out / "model.pt")
