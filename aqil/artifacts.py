@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,20 +26,42 @@ class ArtifactError(RuntimeError):
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; move it onto ``path`` only if the block succeeds."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
         os.replace(tmp, path)
+    except OSError as exc:  # disk full, read-only folder, ...: name the file, keep nothing
+        raise ArtifactError(f"{path}: cannot write ({exc.strerror or exc}); nothing was kept") from None
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             tmp.unlink()
 
 
+def first_non_finite(data: Any, where: str = "") -> str | None:
+    """Path of the first NaN or infinite number inside nested dicts and lists, or None."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return where or "value"
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        found = first_non_finite(value, f"{where}.{key}" if where and isinstance(key, str) else
+                                 f"{where}[{key}]" if not isinstance(key, str) else key)
+        if found:
+            return found
+    return None
+
+
 def write_json(path: str | Path, data: Any) -> None:
-    """Stable JSON (sorted keys, fixed indentation) so equal results give equal bytes."""
+    """Stable JSON (sorted keys, fixed indentation) so equal results give equal bytes.
+
+    Strict JSON only: a NaN or infinity is refused, naming the field, and nothing is written.
+    """
+    bad = first_non_finite(data)
+    if bad:
+        raise ArtifactError(f"{path}: {bad} is NaN or infinite; refusing to write it (nothing was written)")
+    text = json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n"
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        tmp.write_text(text)
 
 
 def write_text(path: str | Path, text: str) -> None:
@@ -50,29 +73,50 @@ def missing_file(path: Path) -> ArtifactError:
     return ArtifactError(f"{path}: missing; run the stage that writes it (dvc repro)")
 
 
-def read_json(path: str | Path, required: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Read a JSON object and check that ``required`` keys are present."""
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not strict JSON")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def read_json(path: str | Path, required: tuple[str, ...] = (), numeric: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Read a strict JSON object (no NaN or Infinity) and check its fields.
+
+    ``required`` keys must be present; ``numeric`` ones must be finite numbers or non-empty lists of them.
+    """
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(), parse_constant=_reject_constant)
     except FileNotFoundError:
         raise missing_file(path) from None
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise ArtifactError(f"{path}: expected a JSON object")
-    missing = [k for k in required if k not in data]
+    missing = [k for k in (*required, *numeric) if k not in data]
     if missing:
-        raise ArtifactError(f"{path}: missing fields {', '.join(missing)}")
+        raise ArtifactError(f"{path}: missing fields {', '.join(dict.fromkeys(missing))}")
+    for key in numeric:
+        value = data[key]
+        values = value if isinstance(value, list) and value else [value]
+        if not all(_is_number(v) and math.isfinite(v) for v in values):
+            raise ArtifactError(f"{path}: field {key} is {value!r}; expected a finite number")
     return data
 
 
-def read_npy(path: str | Path) -> np.ndarray:
+def read_npy(path: str | Path, ndim: int | None = None) -> np.ndarray:
     """Load a ``.npy`` array without unpickling; damage is an ``ArtifactError`` naming the file."""
     path = Path(path)
     try:
-        return np.load(path, allow_pickle=False)
+        array = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise missing_file(path) from None
     except (ValueError, OSError, EOFError) as exc:
         raise ArtifactError(f"{path}: not a readable .npy array ({exc})") from None
+    if ndim is not None and array.ndim != ndim:
+        raise ArtifactError(f"{path}: a {array.ndim}-D array, expected {ndim}-D")
+    if ndim is not None and not np.issubdtype(array.dtype, np.number):
+        raise ArtifactError(f"{path}: dtype {array.dtype}, expected numbers")
+    return array

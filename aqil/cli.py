@@ -24,6 +24,20 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _quit_before_start(signum: int, frame: object) -> None:
+    """Ctrl-C while the stage is still importing (torch takes seconds): one line, no traceback."""
+    print("aqil: error: interrupted before the stage started; nothing was written", file=sys.stderr)
+    os._exit(130)
+
+
+# Stage scripts import this module first, so the rest of their imports are covered. A SIGINT that
+# the parent shell told us to ignore (a background job) stays ignored.
+_SIGINT_IGNORED = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+if not _SIGINT_IGNORED:
+    signal.signal(signal.SIGINT, _quit_before_start)
+signal.signal(signal.SIGTERM, _quit_before_start)
+
+
 def _fail(message: str, code: int) -> None:
     print(f"aqil: error: {message}", file=sys.stderr)
     sys.exit(code)
@@ -37,6 +51,8 @@ def run_stage(stage: StageFn, description: str, per_seed: bool = True, argv: lis
     if per_seed:
         parser.add_argument("--seed", type=int, required=True, help="training seed (one of params.yaml's seeds)")
     args = parser.parse_args(argv)
+    if not _SIGINT_IGNORED:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _terminate)
     debug = os.environ.get("AQIL_DEBUG", "") not in ("", "0")
     try:

@@ -2,19 +2,26 @@
 
 Every check happens here, before any stage writes anything, and every failure is one
 ``ConfigError`` line naming the key, the value and what is accepted.
+
+The file is parsed exactly as DVC parses it (ruamel.yaml's safe loader, YAML 1.2), so the values
+DVC hashes for a stage are the values the stage runs with: ``1e-4`` is a number, ``010`` is ten,
+``yes`` is a string, and a key written twice is refused.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import itertools
 import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.error import MarkedYAMLError
 
 
 class ConfigError(ValueError):
@@ -38,12 +45,25 @@ def unit_interval(**kw: Any) -> Any:
     return field(metadata=_check("interval", 0.0, 1.0), **kw)
 
 
+def count(high: int, **kw: Any) -> Any:
+    """A positive integer with an upper bound that keeps memory and run time finite."""
+    return field(metadata=_check("interval_open_low", 0, high), **kw)
+
+
+# Upper bounds: far above any sensible run, low enough that a typo (an extra zero, 10**12) is one
+# line here rather than a MemoryError or an overflow deep inside a stage.
+MAX_EPISODES = 1_000_000
+MAX_STEPS = 100_000_000
+MAX_MEMORY = 100_000_000  # replay transitions (49 bytes each: 4.9 GB)
+MAX_WEIGHTS = 100_000_000  # network parameters (weights + momentum: 800 MB in float32)
+
+
 @dataclass(frozen=True)
 class EnvConfig:
     theta_limit_deg: float = field(default=50.0, metadata=_check("interval_open_low", 0.0, 180.0))
     x_limit: float = positive(default=2.4)
     init_range: float = positive(default=0.05)
-    max_episode_steps: int = positive(default=15_000)
+    max_episode_steps: int = count(MAX_STEPS, default=15_000)
 
 
 @dataclass(frozen=True)
@@ -72,46 +92,51 @@ class ExpertConfig:
 
 @dataclass(frozen=True)
 class DQNConfig:
-    hidden: list[int] = field(default_factory=lambda: [128, 256, 256], metadata=_check("positive"))
+    hidden: list[int] = field(
+        default_factory=lambda: [128, 256, 256], metadata=_check("interval_open_low", 0, MAX_WEIGHTS)
+    )
     learning_rate: float = positive(default=1e-5)
     momentum: float = unit_interval(default=0.95)
     gamma: float = unit_interval(default=0.95)
-    memory_size: int = positive(default=1_000_000)
-    batch_size: int = positive(default=20)
+    memory_size: int = count(MAX_MEMORY, default=1_000_000)
+    batch_size: int = count(1_000_000, default=20)
     update: Literal["batched", "sequential"] = "sequential"
     epsilon_start: float = unit_interval(default=0.3)
     epsilon_decay: float = unit_interval(default=0.995)
     epsilon_min: float = unit_interval(default=0.01)
     device: Literal["cpu", "cuda", "auto"] = "cpu"
+    # record: a NaN/inf loss or weight is logged and training goes on, as the reference's Keras
+    # code would (the report names every diverged seed); stop: the stage fails with one line.
+    on_divergence: Literal["record", "stop"] = "record"
 
 
 @dataclass(frozen=True)
 class EpisodesConfig:
-    episodes: int = positive(default=250)
+    episodes: int = count(MAX_EPISODES, default=250)
 
 
 @dataclass(frozen=True)
 class FinetuneConfig:
-    episodes: int = positive(default=250)
+    episodes: int = count(MAX_EPISODES, default=250)
     keep_optimizer_state: bool = True
 
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    episodes: int = positive(default=10)
-    seed: int = nonnegative(default=2004)
+    episodes: int = count(MAX_EPISODES, default=10)
+    seed: int = field(default=2004, metadata=_check("interval", 0, 2**63 - 1))
 
 
 @dataclass(frozen=True)
 class ReportConfig:
-    moving_average: int = positive(default=20)
-    bootstrap_samples: int = positive(default=10_000)
-    bootstrap_seed: int = nonnegative(default=0)
+    moving_average: int = count(MAX_EPISODES, default=20)
+    bootstrap_samples: int = count(1_000_000, default=10_000)
+    bootstrap_seed: int = field(default=0, metadata=_check("interval", 0, 2**63 - 1))
 
 
 @dataclass(frozen=True)
 class Params:
-    seeds: list[int] = field(default_factory=lambda: [0], metadata=_check("nonnegative"))
+    seeds: list[int] = field(default_factory=lambda: [0], metadata=_check("interval", 0, 2**63 - 1))
     env: EnvConfig = field(default_factory=EnvConfig)
     rewards: RewardsConfig = field(default_factory=RewardsConfig)
     expert: ExpertConfig = field(default_factory=ExpertConfig)
@@ -143,7 +168,7 @@ def _validate_value(key: str, value: Any, tp: Any, rule: tuple | None) -> Any:
     if origin is list:
         (item_tp,) = typing.get_args(tp)
         if not isinstance(value, list) or not value:
-            raise ConfigError(f"{key}: got {value!r}; expected a non-empty list of {_type_name(item_tp)}")
+            raise ConfigError(f"{key}: got {value!r}; expected a non-empty list, each item {_type_name(item_tp)}")
         items = [_validate_value(f"{key}[{i}]", v, item_tp, rule) for i, v in enumerate(value)]
         if key == "seeds" and len(set(items)) != len(items):
             dupes = sorted({v for v in items if items.count(v) > 1})
@@ -179,8 +204,10 @@ def _validate_value(key: str, value: Any, tp: Any, rule: tuple | None) -> Any:
             accepted = {
                 "positive": "a value > 0",
                 "nonnegative": "a value >= 0",
-                "interval": f"a value in [{low}, {high}]",
-                "interval_open_low": f"a value in ({low}, {high}]",
+                "interval": f"a value >= {low:,} and <= {high:,}" if isinstance(high, int)
+                else f"a value in [{low}, {high}]",
+                "interval_open_low": f"a value > {low:,} and <= {high:,}" if isinstance(high, int)
+                else f"a value in ({low}, {high}]",
             }[kind]
             raise ConfigError(f"{key}: got {value!r}; accepted: {accepted}")
     return value
@@ -207,7 +234,18 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
     return cls(**values)
 
 
+def n_weights(hidden: list[int], n_obs: int = 4, n_actions: int = 2) -> int:
+    """Parameters of the Q-network: weights and biases of every layer."""
+    sizes = [n_obs, *hidden, n_actions]
+    return sum((a + 1) * b for a, b in itertools.pairwise(sizes))
+
+
 def _cross_checks(p: Params) -> None:
+    weights = n_weights(p.dqn.hidden)
+    if weights > MAX_WEIGHTS:
+        raise ConfigError(
+            f"dqn.hidden: got {p.dqn.hidden} ({weights:,} parameters); accepted: at most {MAX_WEIGHTS:,} parameters"
+        )
     longest_il = max(p.il250.episodes, p.il500.episodes)
     if p.collect.episodes < longest_il:
         raise ConfigError(
@@ -236,16 +274,33 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and validate params.yaml; every problem is a one-line ``ConfigError``."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (undecodable byte at offset {exc.start})") from None
+    return parse_params(read_yaml(text, path))
+
+
+def read_yaml(text: str, path: str | Path = "params.yaml") -> Any:
+    """Parse YAML as DVC does (ruamel.yaml, safe, YAML 1.2); every failure is one ``ConfigError`` line."""
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        return YAML(typ="safe", pure=True).load(text)
+    except DuplicateKeyError as exc:
+        mark = exc.problem_mark
         where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{where}") from None
-    return parse_params(raw)
+        raise ConfigError(f"{path}: {exc.problem.split(' with value')[0]}{where}; each key may appear once") from None
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where} ({exc.problem or exc.context})") from None
+    except Exception as exc:  # ruamel raises several unrelated types for garbage input
+        raise ConfigError(f"{path}: not valid YAML ({type(exc).__name__})") from None
+
+
+def confirm_valid(params: Params, _seed: int, _results: Path) -> None:
+    """The check_params stage: ``run_stage`` has already validated the file; say so."""
+    print(f"params.yaml: valid ({len(params.seeds)} seed{'s' if len(params.seeds) != 1 else ''}: {params.seeds})")
 
 
 def to_dict(obj: Any) -> Any:

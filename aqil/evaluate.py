@@ -17,7 +17,7 @@ from aqil.env import THETA_INDEX, make_env, reset_options
 from aqil.progress import progress
 from aqil.qnet import DQNLearner, resolve_device
 from aqil.rewards import Rewards
-from aqil.runs import RUNS, run_dir
+from aqil.runs import RUNS, recorded_divergence, run_dir
 from aqil.train import new_learner
 
 
@@ -59,9 +59,13 @@ def eval_file(results: Path, run: str, seed: int) -> Path:
 def evaluate_stage(run: str, params: Params, seed: int, results: Path) -> None:
     """Greedy evaluation of one trained network."""
     learner = new_learner(params.dqn, seed, resolve_device(params.dqn.device))
-    learner.load(run_dir(results, run, seed) / "model.pt")
+    folder = run_dir(results, run, seed)
+    diverged = recorded_divergence(folder)
+    learner.load(folder / "model.pt", diverged=diverged)
     summary = evaluate_greedy(
         learner, params.env, params.rewards, params.evaluate.episodes, params.evaluate.seed,
         f"evaluate {RUNS[run].label} seed {seed}",
     )
-    write_json(eval_file(results, run, seed), summary)
+    # A diverged network is evaluated as the reference would play it (NaN Q-values: action 0), and
+    # marked so that the report never passes its numbers off as a trained policy's.
+    write_json(eval_file(results, run, seed), summary | {"diverged": diverged})

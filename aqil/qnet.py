@@ -162,6 +162,10 @@ class DQNLearner:
         if self.backend == "fused":
             kernel.settle_all(*self._kernel_state())
 
+    def non_finite_parameters(self) -> int:
+        """How many weights and biases are NaN or infinite (0 for a healthy network)."""
+        return int((~torch.isfinite(self.params)).sum())
+
     # -- forward passes ----------------------------------------------------------------------
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Q-values and the inputs of every layer (post-ReLU activations) for the backward pass."""
@@ -263,16 +267,20 @@ class DQNLearner:
         with atomic_path(path) as tmp:
             tmp.write_bytes(buffer.getvalue())
 
-    def load(self, path: str | Path, keep_optimizer_state: bool = True) -> None:
-        """Load weights (and momentum) saved by ``save``."""
+    def load(self, path: str | Path, keep_optimizer_state: bool = True, diverged: bool = False) -> None:
+        """Load weights (and momentum) saved by ``save``.
+
+        NaN or infinite values are refused unless ``diverged`` says the run that wrote the file
+        recorded its divergence (``dqn.on_divergence: record``): otherwise they mean damage.
+        """
         path = Path(path)
         state = read_state(path)
-        expected = {k: tuple(v.shape) for k, v in self.state_dict().items()}
-        found = {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)}
-        if found != expected:
+        check_architecture(path, state, {k: tuple(v.shape) for k, v in self.state_dict().items()})
+        bad = sum(int((~torch.isfinite(v)).sum()) for v in state.values())
+        if bad and not diverged:
             raise ArtifactError(
-                f"{path}: model does not match this network (expected layers "
-                f"{describe_shapes(expected)}, found {describe_shapes(found)}); check dqn.hidden"
+                f"{path}: {bad:,} NaN or infinite values, but its run's metrics.json records no divergence; "
+                "the file is damaged (rerun its stage with dvc repro -f)"
             )
         velocity = state.pop("optimizer.velocity")
         with torch.no_grad():
@@ -292,6 +300,25 @@ def read_state(path: Path) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict):
         raise ArtifactError(f"{path}: not a model saved by this pipeline")
     return state
+
+
+def check_architecture(path: Path, state: dict, expected: dict[str, tuple[int, ...]]) -> None:
+    """Refuse a model whose tensors are not exactly ``expected`` (names and shapes), saying what differs."""
+    found = {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)}
+    if found == expected:
+        return
+    if len(found) != len(state):
+        raise ArtifactError(f"{path}: holds values that are not tensors; not a model saved by this pipeline")
+    layers = {k: v for k, v in expected.items() if k != "optimizer.velocity"}
+    if {k: v for k, v in found.items() if k != "optimizer.velocity"} == layers:
+        raise ArtifactError(
+            f"{path}: the layers match but the optimizer's momentum buffer (optimizer.velocity) is missing "
+            "or has the wrong size; not a model saved by this pipeline"
+        )
+    raise ArtifactError(
+        f"{path}: model does not match this network (expected layers "
+        f"{describe_shapes(expected)}, found {describe_shapes(found)}); check dqn.hidden"
+    )
 
 
 def describe_shapes(shapes: dict[str, tuple[int, ...]]) -> str:

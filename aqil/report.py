@@ -1,7 +1,8 @@
 """The report: Table 2 beside the paper's numbers, verdicts, greedy evaluation, figures, deviations.
 
 Writes ``results/report/report.md`` (figures embedded), ``table2.csv`` and ``table2.json``
-(machine-readable Table 2, a DVC metrics file) and ``figures/*.png``. Only the seeds listed in
+(machine-readable Table 2 with every per-seed value), ``summary.json`` (the small DVC metrics file),
+``summary.txt`` (the closing summary the pipeline prints) and ``figures/*.png``. Only the seeds listed in
 params.yaml are read.
 """
 
@@ -18,10 +19,10 @@ import numpy as np
 
 from aqil import figures, paper
 from aqil.artifacts import ArtifactError, missing_file, read_json, read_npy, write_json, write_text
-from aqil.config import Params
+from aqil.config import Params, to_dict
 from aqil.qnet import read_state
 from aqil.runs import RUNS, run_dir
-from aqil.stats import Estimate, cell_verdict, estimate, probability_of_improvement
+from aqil.stats import SEEDS_FOR_A_FINDING, Estimate, estimate, probability_of_improvement, single_run_verdict
 
 ORDER = ["rl500", "il250", "il500", "il250_rl250"]
 SUMMARY_FIELDS = ("avg_reward", "best_reward", "total_steps", "capped_episodes", "episodes")
@@ -67,18 +68,22 @@ def build_table2(params: Params, results: Path) -> dict:
     samples = params.report.bootstrap_samples
     runs: dict[str, dict] = {}
     for run in ORDER:
-        per_seed = [read_json(run_dir(results, run, s) / "metrics.json", SUMMARY_FIELDS) for s in seeds]
-        evals = [read_json(results / "eval" / run / f"seed{s}.json", EVAL_FIELDS) for s in seeds]
-        entry: dict = {"label": RUNS[run].label, "seeds": seeds, "columns": {}, "eval": {}}
+        per_seed = [read_json(run_dir(results, run, s) / "metrics.json", ("diverged",), SUMMARY_FIELDS)
+                    for s in seeds]
+        evals = [read_json(results / "eval" / run / f"seed{s}.json", ("diverged",), EVAL_FIELDS) for s in seeds]
+        diverged = [s for s, m in zip(seeds, per_seed, strict=True) if m["diverged"] is True]
+        entry: dict = {"label": RUNS[run].label, "seeds": seeds, "columns": {}, "eval": {}, "diverged_seeds": diverged}
         capped = int(sum(m["capped_episodes"] for m in per_seed))
+        capped_seeds = [m["capped_episodes"] > 0 for m in per_seed]
         for column in paper.COLUMNS:
             values = [float(m[column]) for m in per_seed]
             est = estimate(values, samples, rng)
             what = f"{RUNS[run].label} {paper.COLUMN_LABELS[column]}"
-            verdict = cell_verdict(est, paper.TABLE2[run][column], what, capped)
+            verdict = single_run_verdict(values, paper.TABLE2[run][column], what, capped_seeds, len(diverged))
             entry["columns"][column] = {
                 "values": values, **asdict(est), "paper": paper.TABLE2[run][column],
-                "ratio": verdict.factor, "verdict": verdict.word, "explanation": verdict.sentence,
+                "ratio": verdict.factor, "percentile": verdict.percentile, "verdict": verdict.word,
+                "explanation": verdict.sentence,
             }
             eval_values = [float(e[column]) for e in evals]
             entry["eval"][column] = {"values": eval_values, **asdict(estimate(eval_values, samples, rng))}
@@ -102,27 +107,30 @@ def _conclusion(runs: dict[str, dict], n_seeds: int) -> dict:
             comparisons.append({
                 "other": other, "column": column, "winner_mean": ours["mean"], "other_mean": theirs["mean"],
                 "above": ours["mean"] > theirs["mean"],
-                "probability_of_improvement": probability_of_improvement(ours["values"], theirs["values"]),
+                # One seed a side is one pair of draws: a probability of 0 or 1 from it would be noise.
+                "probability_of_improvement": (probability_of_improvement(ours["values"], theirs["values"])
+                                               if n_seeds > 1 else None),
             })
     holds = all(c["above"] for c in comparisons)
     failed = [f"{RUNS[c['other']].label} ({paper.COLUMN_LABELS[c['column']]})" for c in comparisons if not c["above"]]
-    min_poi = min(c["probability_of_improvement"] for c in comparisons)
+    odds = (f"smallest probability of improvement {min(c['probability_of_improvement'] for c in comparisons):.2f} "
+            f"over {n_seeds} seeds" if n_seeds > 1 else "one seed per run: no probability of improvement")
     if holds:
-        sentence = (
-            f"Holds on these runs: IL250+RL250's mean is above every other run on both average and best reward "
-            f"(smallest probability of improvement {min_poi:.2f} over {n_seeds} seed{'s' if n_seeds > 1 else ''})."
-        )
+        sentence = (f"Holds on these runs: IL250+RL250's mean is above every other run on both average and best "
+                    f"reward ({odds}).")
     else:
-        sentence = (
-            "Does not hold on these runs: IL250+RL250's mean is not above " + ", ".join(failed)
-            + f" (smallest probability of improvement {min_poi:.2f} over {n_seeds} seed{'s' if n_seeds > 1 else ''})."
-        )
+        sentence = "Does not hold on these runs: IL250+RL250's mean is not above " + ", ".join(failed) + f" ({odds})."
     capped = [runs[r]["label"] for r in ORDER if runs[r]["capped_episodes"]]
     if capped:
         sentence += (
             f" Episodes of {', '.join(capped)} hit the step cap, so their rewards are lower bounds"
             + (" (which only strengthens a win of IL250+RL250)." if capped == [runs[win]["label"]] else ".")
         )
+    diverged = [f"{runs[r]['label']} ({len(runs[r]['diverged_seeds'])} of {n_seeds})" for r in ORDER
+                if runs[r]["diverged_seeds"]]
+    if diverged:
+        sentence += (" Seeds that diverged to NaN are counted as the reference's code would have played them: "
+                     + ", ".join(diverged) + ".")
     if n_seeds == 1:
         sentence += " One seed per run: a single draw, not a distribution."
     return {"holds": holds, "comparisons": comparisons, "sentence": sentence}
@@ -212,6 +220,37 @@ def deviations(params: Params, table: dict) -> list[tuple[str, str, str]]:
     ]
 
 
+def _flat(d: dict, prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        out |= _flat(v, f"{key}.") if isinstance(v, dict) else {key: v}
+    return out
+
+
+def non_default_settings(params: Params) -> dict[str, tuple[object, object]]:
+    """Every param that differs from the defaults (the paper's settings, as its code ran them)."""
+    ours, default = _flat(to_dict(params)), _flat(to_dict(Params()))
+    return {k: (ours[k], default[k]) for k in ours if ours[k] != default[k] and k != "seeds"}
+
+
+def _banner(params: Params, table: dict) -> list[str]:
+    """Warnings a reader must see before any number: non-paper settings and diverged seeds."""
+    lines = []
+    changed = non_default_settings(params)
+    if changed:
+        lines += ["> **Not the paper's settings.** These params differ from the defaults, which follow the paper's "
+                  "reference code: " + "; ".join(f"`{k}: {a}` (default {b})" for k, (a, b) in changed.items())
+                  + ". The numbers below are not a reproduction of Table 2.", ""]
+    diverged = {e["label"]: e["diverged_seeds"] for e in table["runs"].values() if e["diverged_seeds"]}
+    if diverged:
+        lines += ["> **Diverged seeds.** The loss or weights went NaN/infinite in: "
+                  + "; ".join(f"{k} seeds {v}" for k, v in diverged.items())
+                  + ". Their later episodes were played by a NaN network (action 0 unless exploring), as the "
+                  "reference's code would have; each seed's `metrics.json` gives the first non-finite update.", ""]
+    return lines
+
+
 def render_markdown(params: Params, table: dict, figure_names: dict[str, str]) -> str:
     n = len(table["seeds"])
     lines = [
@@ -220,6 +259,7 @@ def render_markdown(params: Params, table: dict, figure_names: dict[str, str]) -
         "Paper: Agarwal & Zhang, *Augmented Q-Imitation-Learning*, arXiv:2004.00993. "
         f"Seeds: {table['seeds']} ({n} run{'s' if n > 1 else ''} per method); the paper reports one run.",
         "",
+        *_banner(params, table),
         "## Verdict",
         "",
         f"**Paper's conclusion (IL250+RL250 beats IL250, IL500 and RL500 on average and best reward): "
@@ -227,22 +267,28 @@ def render_markdown(params: Params, table: dict, figure_names: dict[str, str]) -
         "",
         "## Table 2: training-episode reward, reproduced vs paper",
         "",
-        "| run | column | reproduced (mean) | std | 95% CI | paper | ratio | verdict |",
-        "|---|---|---:|---:|---|---:|---:|---|",
+        "| run | column | our mean | std | 95% CI of our mean | our range | paper | paper's percentile | ratio "
+        "| verdict |",
+        "|---|---|---:|---:|---|---|---:|---:|---:|---|",
     ]
     for entry in table["runs"].values():
         for column, c in entry["columns"].items():
             est = Estimate(c["n"], c["mean"], c["std"], c["low"], c["high"])
+            pct = "n/a" if c["percentile"] is None else f"{100 * c['percentile']:.0f}%"
             lines.append(
                 f"| {entry['label']} | {paper.COLUMN_LABELS[column]} | {_fmt(c['mean'])} | {_std(c)} | "
-                f"{_interval(est)} | {_fmt(c['paper'])} | {c['ratio']:.2f} | {c['verdict']} |"
+                f"{_interval(est)} | {_fmt(min(c['values']))} to {_fmt(max(c['values']))} | {_fmt(c['paper'])} | "
+                f"{pct} | {c['ratio']:.2f} | {c['verdict']} |"
             )
     lines += ["", "Why each verdict:", ""]
     lines += [f"- {c['explanation']}" for e in table["runs"].values() for c in e["columns"].values()]
     lines += [
         "",
-        "A cell is *reproduced* when the paper's value lies inside the 95% bootstrap interval of the mean over "
-        "seeds, otherwise *higher* or *lower* with the ratio reproduced/paper.",
+        "The paper reports one run per cell, so a verdict compares it with the spread of our single runs, not "
+        "with the interval of our mean: a cell is *reproduced* when the paper's value lies within the range of "
+        "our seeds. Beyond that range it is *higher*/*lower* only when a typical run would land there with "
+        f"two-sided probability at most 5%, which takes {SEEDS_FOR_A_FINDING} seeds; with fewer the cell says "
+        "*above/below our range*.",
         "",
         "Note on units, as in the paper: the IL rows are sums of the *imitation* reward (at most 1 per step, "
         "mostly for agreeing with the expert, on episodes the expert drove), the RL rows sums of the "
@@ -256,8 +302,9 @@ def render_markdown(params: Params, table: dict, figure_names: dict[str, str]) -
         "|---|---|---:|---:|---:|",
     ]
     for c in table["conclusion"]["comparisons"]:
+        poi = c["probability_of_improvement"]
         lines.append(f"| {RUNS[c['other']].label} | {paper.COLUMN_LABELS[c['column']]} | {_fmt(c['winner_mean'])} | "
-                     f"{_fmt(c['other_mean'])} | {c['probability_of_improvement']:.2f} |")
+                     f"{_fmt(c['other_mean'])} | {'n/a (1 seed)' if poi is None else f'{poi:.2f}'} |")
     lines += [
         "",
         "## Greedy evaluation (epsilon = 0, fixed start states)",
@@ -275,7 +322,8 @@ def render_markdown(params: Params, table: dict, figure_names: dict[str, str]) -
         ev = entry["eval"]
         avg = ev["avg_reward"]
         est = Estimate(avg["n"], avg["mean"], avg["std"], avg["low"], avg["high"])
-        poi = "" if run == paper.WINNER else f"{probability_of_improvement(winner_eval, avg['values']):.2f}"
+        poi = ("" if run == paper.WINNER else "n/a (1 seed)" if len(winner_eval) < 2
+               else f"{probability_of_improvement(winner_eval, avg['values']):.2f}")
         lines.append(f"| {entry['label']} | {_fmt(avg['mean'])} | {_std(avg)} | {_interval(est)} | "
                      f"{_fmt(ev['best_reward']['mean'])} | {ev['avg_steps']:,.1f} | {ev['capped_episodes']} | {poi} |")
     lines += ["", "## Figures", ""]
@@ -306,7 +354,7 @@ def draw_figures(params: Params, table: dict, results: Path, folder: Path) -> di
     for run in ORDER:
         spec = RUNS[run]
         curves_fig, weights_fig = paper.FIGURES[run]
-        losses = {s: read_npy(run_dir(results, run, s) / "losses.npy") for s in seeds}
+        losses = {s: read_npy(run_dir(results, run, s) / "losses.npy", ndim=1) for s in seeds}
         tables = {s: run_dir(results, run, s) / "episodes.tsv" for s in seeds}
         rewards = {s: _read_tsv(tables[s], "reward") for s in seeds}
         expert = ({s: _read_tsv(tables[s], "expert_reward") for s in seeds}
@@ -350,16 +398,40 @@ def report_stage(params: Params, _seed: int, results: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
     write_text(out / "table2.csv", _table2_csv(table))
     write_json(out / "table2.json", table)
+    write_json(out / "summary.json", small_metrics(params, table))
     write_text(out / "report.md", render_markdown(params, table, names))
-    print(summary_lines(table))
+    summary = summary_lines(params, table)
+    write_text(out / "summary.txt", summary + "\n")
+    print(summary)
 
 
-def summary_lines(table: dict) -> str:
-    """A few lines for the terminal at the end of the pipeline."""
-    rows = [f"{'run':<12} {'avg reward':>12} {'paper':>9} {'best reward':>12} {'paper':>9}"]
+def small_metrics(params: Params, table: dict) -> dict:
+    """The few numbers DVC should show and diff (``dvc metrics show``), one small block per run."""
+    runs = {}
+    for run, entry in table["runs"].items():
+        a, b = entry["columns"]["avg_reward"], entry["columns"]["best_reward"]
+        runs[run] = {
+            "avg_reward": round(a["mean"], 2), "avg_ratio": round(a["ratio"], 3), "avg_verdict": a["verdict"],
+            "best_reward": round(b["mean"], 2), "best_ratio": round(b["ratio"], 3), "best_verdict": b["verdict"],
+            "eval_avg_reward": round(entry["eval"]["avg_reward"]["mean"], 2),
+            "diverged_seeds": len(entry["diverged_seeds"]),
+        }
+    return {"seeds": len(table["seeds"]), "paper_settings": not non_default_settings(params),
+            "conclusion_holds": table["conclusion"]["holds"], **runs}
+
+
+def summary_lines(params: Params, table: dict) -> str:
+    """The closing summary: the eight cells with their verdicts, and the conclusion."""
+    rows = [f"{'run':<12} {'avg reward':>11} {'paper':>9} {'verdict':<22} {'best reward':>11} {'paper':>9} verdict"]
     for entry in table["runs"].values():
         a, b = entry["columns"]["avg_reward"], entry["columns"]["best_reward"]
-        rows.append(f"{entry['label']:<12} {a['mean']:>12.2f} {a['paper']:>9.2f} {b['mean']:>12.2f} {b['paper']:>9.2f}")
-    rows.append(table["conclusion"]["sentence"])
+        rows.append(f"{entry['label']:<12} {a['mean']:>11.2f} {a['paper']:>9.2f} {a['verdict']:<22} "
+                    f"{b['mean']:>11.2f} {b['paper']:>9.2f} {b['verdict']}")
+    holds = "HOLDS" if table["conclusion"]["holds"] else "DOES NOT HOLD"
+    rows.append(f"Paper's conclusion: {holds}. {table['conclusion']['sentence']}")
+    changed = non_default_settings(params)
+    if changed:
+        rows.append("Not the paper's settings: " + ", ".join(f"{k}={a}" for k, (a, _) in changed.items()) + ".")
+    rows.append(f"Seeds: {table['seeds']}. Full report: results/report/report.md")
     return "\n".join(rows)
 

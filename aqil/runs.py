@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 
 from aqil import trajectories
-from aqil.artifacts import atomic_path, write_json, write_text
+from aqil.artifacts import ArtifactError, atomic_path, read_json, write_json, write_text
 from aqil.config import Params
 from aqil.qnet import resolve_device
 from aqil.seeding import derive_seed
@@ -66,13 +66,15 @@ def train_stage(run: str, params: Params, seed: int, results: Path) -> None:
     device = resolve_device(params.dqn.device)
     learner = new_learner(params.dqn, seed, device)
     if spec.init_from is not None:
+        parent = run_dir(results, spec.init_from, seed)
         learner.load(
-            run_dir(results, spec.init_from, seed) / "model.pt",
+            parent / "model.pt",
             keep_optimizer_state=params.il250_rl250.keep_optimizer_state,
+            diverged=recorded_divergence(parent),
         )
-    agent = Agent(learner, params.dqn, seed)
-    episodes = _episodes(params, run)
     label = f"{spec.label} seed {seed}"
+    agent = Agent(learner, params.dqn, seed, label)
+    episodes = _episodes(params, run)
 
     traj = trajectories.load(collect_dir(results, seed) / "trajectories") if spec.method == "imitation" else None
     start = time.perf_counter()
@@ -94,6 +96,15 @@ def train_stage(run: str, params: Params, seed: int, results: Path) -> None:
         "us_per_step": round(seconds / max(steps, 1) * 1e6, 1), "steps": steps, "seconds": round(seconds, 1),
         "backend": learner.backend, "update": params.dqn.update,
     })
+
+
+def recorded_divergence(folder: Path) -> bool:
+    """Whether a trained run's metrics.json records that it diverged (its model may then hold NaN)."""
+    path = folder / "metrics.json"
+    value = read_json(path, ("diverged",))["diverged"]
+    if not isinstance(value, bool):
+        raise ArtifactError(f"{path}: diverged is {value!r}; expected true or false")
+    return value
 
 
 def timing_file(results: Path, run: str, seed: int) -> Path:

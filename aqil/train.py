@@ -3,16 +3,24 @@
 Both loops share one step: choose the network's action epsilon-greedily, score it, store the
 transition, and -- once the replay memory holds ``batch_size`` transitions -- sample a minibatch,
 update, and decay epsilon (x0.995 after every update, floor 0.01, as the reference).
+
+A run whose loss or weights go NaN or infinite has diverged. The reference's Keras code would
+train on (a NaN network always picks action 0); ``dqn.on_divergence: record`` does the same and the
+run's metrics name the update, ``stop`` ends the stage with one line before anything is written.
+Checked cheaply: the loss of every update, the weights at the end of every episode.
 """
 
 from __future__ import annotations
 
+import math
+import sys
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
-from aqil.config import DQNConfig, EnvConfig, RewardsConfig
+from aqil.config import ConfigError, DQNConfig, EnvConfig, RewardsConfig
 from aqil.env import THETA_INDEX, make_env, reset_options
 from aqil.progress import progress
 from aqil.qnet import Backend, DQNLearner, QNetwork, keras_init_
@@ -51,6 +59,7 @@ class RunResult:
     episode_epsilon: np.ndarray  # epsilon at the end of the episode
     episode_max_q: np.ndarray  # largest |Q(s, a)| the episode's updates saw (divergence diagnostic)
     losses: np.ndarray  # mean Keras mse of every update, in order
+    diverged: bool = False  # a loss or weight went NaN/inf (dqn.on_divergence: record)
 
     def summary(self) -> dict[str, float | int]:
         return {
@@ -69,6 +78,7 @@ class RunResult:
             "max_loss": _finite_max(self.losses),
             "first_non_finite_update": _first_non_finite(self.losses),
             "first_non_finite_episode": _first_non_finite(self.episode_max_q),
+            "diverged": self.diverged,
         }
 
 
@@ -83,16 +93,24 @@ def _first_non_finite(values: np.ndarray) -> int | None:
     return int(bad[0]) if len(bad) else None
 
 
-class Agent:
-    """A learner with its replay memory and exploration schedule."""
+class TrainingDiverged(ConfigError):
+    """A loss or weight went NaN or infinite under ``dqn.on_divergence: stop``."""
 
-    def __init__(self, learner: DQNLearner, cfg: DQNConfig, seed: int) -> None:
+
+class Agent:
+    """A learner with its replay memory, exploration schedule and divergence watch."""
+
+    def __init__(self, learner: DQNLearner, cfg: DQNConfig, seed: int, label: str = "training") -> None:
         self.learner = learner
+        self.cfg = cfg
+        self.label = label
+        self.episode = 0  # set by the training loop, for messages
+        self.diverged = False
         self.batch_size = cfg.batch_size
         self.memory = ReplayMemory(cfg.memory_size, 4, numpy_rng(seed, "replay"))
         self.explorer = EpsilonGreedy(cfg, numpy_rng(seed, "explore"))
         self.losses: list[float] = []
-        self.max_q = 0.0  # largest |Q| since the last ``take_max_q``
+        self.max_q = 0.0  # largest |Q| since the last ``end_episode``
         self.device = learner.device
 
     def act(self, obs: np.ndarray) -> int:
@@ -108,11 +126,26 @@ class Agent:
         self.losses.append(loss)
         self.max_q = max(self.max_q, max_q) if max_q == max_q else max_q  # a NaN sticks
         self.explorer.decay()
+        if not self.diverged and not math.isfinite(loss):
+            self._diverged(f"the loss is {loss}")
 
-    def take_max_q(self) -> float:
-        """Largest |Q| since the previous call (one episode's worth), then reset."""
+    def end_episode(self) -> float:
+        """Check the weights; return the largest |Q| of the episode's updates and reset it."""
+        if not self.diverged:
+            bad = self.learner.non_finite_parameters()
+            if bad:
+                self._diverged(f"{bad:,} weights are NaN or infinite")
         value, self.max_q = self.max_q, 0.0
         return value
+
+    def _diverged(self, what: str) -> None:
+        self.diverged = True
+        where = (f"{self.label}: training diverged in episode {self.episode}, update {len(self.losses) - 1} "
+                 f"({what}; dqn.learning_rate = {self.cfg.learning_rate:g}")
+        if self.cfg.on_divergence == "stop":
+            raise TrainingDiverged(f"{where}, the usual cause); nothing was written (dqn.on_divergence: stop)")
+        tqdm.write(f"aqil: warning: {where}); training goes on as the reference's would "
+                   "(dqn.on_divergence: record), and the report marks this seed", file=sys.stderr)
 
 
 def new_learner(cfg: DQNConfig, seed: int, device: torch.device, backend: Backend | None = None) -> DQNLearner:
@@ -126,7 +159,7 @@ def new_learner(cfg: DQNConfig, seed: int, device: torch.device, backend: Backen
     return DQNLearner(cfg, net, device, backend)
 
 
-def _result(rewards, steps, capped, epsilons, max_q, losses) -> RunResult:
+def _result(rewards, steps, capped, epsilons, max_q, losses, diverged) -> RunResult:
     return RunResult(
         episode_reward=np.asarray(rewards, dtype=np.float64),
         episode_steps=np.asarray(steps, dtype=np.int64),
@@ -134,6 +167,7 @@ def _result(rewards, steps, capped, epsilons, max_q, losses) -> RunResult:
         episode_epsilon=np.asarray(epsilons, dtype=np.float64),
         episode_max_q=np.asarray(max_q, dtype=np.float64),
         losses=np.asarray(losses, dtype=np.float32),
+        diverged=diverged,
     )
 
 
@@ -160,9 +194,10 @@ def imitate(
             ep_rewards.append(total)
             ep_steps.append(length)
             ep_eps.append(agent.explorer.epsilon)
-            ep_q.append(agent.take_max_q())
+            ep_q.append(agent.end_episode())
+            agent.episode += 1
             bar.episode_done(length, total, eps=agent.explorer.epsilon)
-    return _result(ep_rewards, ep_steps, data.capped, ep_eps, ep_q, agent.losses)
+    return _result(ep_rewards, ep_steps, data.capped, ep_eps, ep_q, agent.losses, agent.diverged)
 
 
 def reinforce(
@@ -189,11 +224,12 @@ def reinforce(
             ep_steps.append(steps)
             ep_capped.append(not terminated)
             ep_eps.append(agent.explorer.epsilon)
-            ep_q.append(agent.take_max_q())
+            ep_q.append(agent.end_episode())
+            agent.episode += 1
             bar.episode_done(steps, total, eps=agent.explorer.epsilon)
             obs, _ = env.reset(options=options)
     env.close()
-    return _result(ep_rewards, ep_steps, ep_capped, ep_eps, ep_q, agent.losses)
+    return _result(ep_rewards, ep_steps, ep_capped, ep_eps, ep_q, agent.losses, agent.diverged)
 
 
 def expert_episode_rewards(trajectories: Trajectories, episodes: int, rewards_cfg: RewardsConfig) -> np.ndarray:

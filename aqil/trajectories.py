@@ -111,20 +111,25 @@ def save(traj: Trajectories, folder: str | Path) -> None:
     """Write into a temporary folder and move it into place whole."""
     folder = Path(folder)
     tmp = folder.with_name(f".{folder.name}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    digests = {}
-    for name in ARRAYS:
-        np.save(tmp / f"{name}.npy", getattr(traj, name), allow_pickle=False)
-        digests[name] = _digest(tmp / f"{name}.npy")
-    write_json(tmp / "meta.json", {
-        "format_version": FORMAT_VERSION,
-        "episodes": traj.episodes,
-        "steps": len(traj.obs),
-        "sha256": digests,
-    })
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        digests = {}
+        for name in ARRAYS:
+            np.save(tmp / f"{name}.npy", getattr(traj, name), allow_pickle=False)
+            digests[name] = _digest(tmp / f"{name}.npy")
+        write_json(tmp / "meta.json", {
+            "format_version": FORMAT_VERSION,
+            "episodes": traj.episodes,
+            "steps": len(traj.obs),
+            "sha256": digests,
+        })
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+    except OSError as exc:
+        raise ArtifactError(f"{folder}: cannot write ({exc.strerror or exc}); nothing was kept") from None
+    finally:  # also on Ctrl-C: never leave a half-written folder behind
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def load(folder: str | Path) -> Trajectories:
@@ -134,6 +139,12 @@ def load(folder: str | Path) -> Trajectories:
     meta = read_json(meta_path, required=("format_version", "episodes", "steps", "sha256"))
     if meta["format_version"] != FORMAT_VERSION:
         raise ArtifactError(f"{meta_path}: format_version {meta['format_version']}, expected {FORMAT_VERSION}")
+    for key in ("episodes", "steps"):
+        if type(meta[key]) is not int or meta[key] < 1:
+            raise ArtifactError(f"{meta_path}: {key} is {meta[key]!r}; expected a positive integer")
+    sha = meta["sha256"]
+    if not isinstance(sha, dict) or not all(isinstance(sha.get(n), str) for n in ARRAYS):
+        raise ArtifactError(f"{meta_path}: sha256 must map each of {', '.join(ARRAYS)} to a hex digest")
     arrays = {}
     for name, (dtype, tail) in ARRAYS.items():
         path = folder / f"{name}.npy"
@@ -151,7 +162,27 @@ def load(folder: str | Path) -> Trajectories:
     traj = Trajectories(**arrays)
     if int(traj.episode_length.sum()) != meta["steps"]:
         raise ArtifactError(f"{folder / 'episode_length.npy'}: episode lengths do not add up to {meta['steps']}")
+    _sanity_check(traj, folder)
     return traj
+
+
+def _sanity_check(traj: Trajectories, folder: Path) -> None:
+    """Contents a matching checksum cannot vouch for (a file rewritten together with its meta.json)."""
+    if traj.episode_length.min() < 1:
+        raise ArtifactError(f"{folder / 'episode_length.npy'}: an episode has {traj.episode_length.min()} steps")
+    if not np.isin(traj.expert_action, (0, 1)).all():
+        raise ArtifactError(f"{folder / 'expert_action.npy'}: actions other than 0 and 1")
+    for name in ("obs", "next_obs"):
+        if not np.isfinite(getattr(traj, name)).all():
+            raise ArtifactError(f"{folder / f'{name}.npy'}: NaN or infinite observations")
+    # An episode ends in a failure (terminated on its last step, nowhere else) or at the cap (never).
+    last = np.cumsum(traj.episode_length) - 1
+    expected = np.zeros(len(traj.terminated), dtype=bool)
+    expected[last] = ~traj.capped
+    if not np.array_equal(traj.terminated, expected):
+        raise ArtifactError(
+            f"{folder / 'terminated.npy'}: terminal flags do not match the episode lengths and capped flags"
+        )
 
 
 def collect_dir(results: Path, seed: int) -> Path:

@@ -1,33 +1,17 @@
 #!/bin/sh
 # Default command of the aqil image: run the DVC pipeline in the working directory,
-# then print Table 2 of the report. Arguments are passed on to `dvc repro`.
+# then print the report's closing summary. Arguments are passed on to `dvc repro`.
 set -eu
 
 dvc repro "$@"
 
 report=results/report
 echo
-if [ -f "$report/table2.md" ]; then
-    echo "== Table 2 ($report/table2.md) =="
-    cat "$report/table2.md"
-elif [ -f "$report/table2.csv" ]; then
-    echo "== Table 2 ($report/table2.csv) =="
-    python - "$report/table2.csv" <<'EOF'
-import csv
-import sys
-
-with open(sys.argv[1], newline="") as f:
-    rows = list(csv.reader(f))
-if rows:
-    widths = [max(len(r[i]) if i < len(r) else 0 for r in rows) for i in range(len(rows[0]))]
-    fmt = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
-    print(fmt(rows[0]))
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for r in rows[1:]:
-        print(fmt(r))
-EOF
+# The same closing summary the report stage printed (it is not printed when nothing reran).
+if [ -f "$report/summary.txt" ]; then
+    cat "$report/summary.txt"
 else
-    echo "no Table 2 found under $report/" >&2
+    echo "no summary found under $report/" >&2
     exit 1
 fi
 echo

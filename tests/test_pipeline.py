@@ -98,7 +98,7 @@ def fresh_copy(repo: Path) -> Path:
 def repo(tmp_path_factory) -> Path:
     repo = fresh_copy(tmp_path_factory.mktemp("aqil") / "repo")
     first = dvc(repo, "repro")
-    expected = {"collect@0", "report"} | {f"{r}@0" for r in RUNS} | {f"evaluate@{r}-0" for r in RUNS}
+    expected = {"check_params", "collect@0", "report"} | {f"{r}@0" for r in RUNS} | {f"evaluate@{r}-0" for r in RUNS}
     assert ran(first) == expected
     commit(repo, "first run")
     return repo
@@ -111,7 +111,7 @@ def test_report_table2_and_figures_exist(repo):
     for entry in table["runs"].values():
         for column in ("avg_reward", "best_reward"):
             cell = entry["columns"][column]
-            assert cell["verdict"] == "1 seed: no interval"
+            assert cell["verdict"] == "1 seed"
             assert cell["paper"] > 0 and cell["ratio"] == pytest.approx(cell["mean"] / cell["paper"])
     assert isinstance(table["conclusion"]["holds"], bool)
     csv_lines = (report / "table2.csv").read_text().splitlines()
@@ -129,7 +129,11 @@ def test_metrics_and_plots_are_visible_to_dvc(repo):
     shown = json.loads(dvc(repo, "metrics", "show", "--json").stdout)
     text = json.dumps(shown)
     assert "results/rl500/seed0/metrics.json" in text and "avg_reward" in text
-    assert "results/report/table2.json" in text
+    assert "results/report/summary.json" in text and "results/report/table2.json" not in text
+    table = dvc(repo, "metrics", "show").stdout  # the small file keeps DVC's table readable
+    assert max(len(line) for line in table.splitlines()) < 2000
+    summary = (repo / "results" / "report" / "summary.txt").read_text()
+    assert summary.count("1 seed") == 8 and "Paper's conclusion:" in summary and "Not the paper's settings" in summary
     plots = dvc(repo, "plots", "show", "--json").stdout
     assert "results/il250/seed0/episodes.tsv" in plots
 
@@ -142,14 +146,14 @@ def test_second_repro_runs_nothing(repo):
 
 def test_rl500_episodes_rerun_only_rl500(repo):
     set_param(repo, "rl500.episodes", 5)
-    assert ran(dvc(repo, "repro")) == {"rl500@0", "evaluate@rl500-0", "report"}
+    assert ran(dvc(repo, "repro")) == {"check_params", "rl500@0", "evaluate@rl500-0", "report"}
     commit(repo, "rl500 episodes")
 
 
 def test_il_reward_reruns_imitation_runs_not_collect_or_rl500(repo):
     set_param(repo, "rewards.il.action_weight", 0.7)
     assert ran(dvc(repo, "repro")) == {
-        "il250@0", "il500@0", "il250_rl250@0",
+        "check_params", "il250@0", "il500@0", "il250_rl250@0",
         "evaluate@il250-0", "evaluate@il500-0", "evaluate@il250_rl250-0", "report",
     }
     commit(repo, "IL reward")
@@ -181,7 +185,7 @@ def test_bad_params_stop_before_training_with_one_line(repo):
     assert proc.stderr.strip().splitlines()[-1] == (
         "aqil: error: dqn.learning_rte: unknown key; did you mean 'learning_rate'? (accepted here: hidden, "
         "learning_rate, momentum, gamma, memory_size, batch_size, update, epsilon_start, epsilon_decay, "
-        "epsilon_min, device)"
+        "epsilon_min, device, on_divergence)"
     )
     assert "Traceback" not in proc.stderr
     assert model.read_bytes() == before
@@ -192,7 +196,43 @@ def test_bad_params_stop_before_training_with_one_line(repo):
     assert "aqil: error: il500.episodes: got 0; accepted: a value > 0" in proc.stderr + proc.stdout
     assert "Traceback" not in proc.stderr + proc.stdout
     (repo / "params.yaml").write_text(original)
-    assert ran(dvc(repo, "repro")) <= {"il500@0", "evaluate@il500-0", "report"}
+    assert ran(dvc(repo, "repro")) <= {"check_params", "il500@0", "evaluate@il500-0", "report"}
+
+
+def test_a_typo_in_params_fails_even_when_no_stage_would_rerun(repo):
+    original = (repo / "params.yaml").read_text()
+    lock = (repo / "dvc.lock").read_text()
+    try:
+        (repo / "params.yaml").write_text(original + "evalute:\n  episodes: 3\n")
+        proc = dvc(repo, "repro", check=False)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode != 0
+        assert "aqil: error: evalute: unknown key; did you mean 'evaluate'?" in output
+        assert ran(proc) == {"check_params"} and "Traceback" not in output
+        assert (repo / "dvc.lock").read_text() == lock
+    finally:
+        (repo / "params.yaml").write_text(original)
+    assert ran(dvc(repo, "repro")) == set()  # the committed file again: its check is in dvc.lock
+
+
+def test_divergence_under_stop_fails_the_stage_and_caches_nothing(repo):
+    original = (repo / "params.yaml").read_text()
+    lock = (repo / "dvc.lock").read_text()
+    try:
+        set_param(repo, "dqn.learning_rate", 0.001)
+        set_param(repo, "dqn.on_divergence", "stop")
+        proc = dvc(repo, "repro", "-s", "il250@0", check=False)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode != 0
+        assert re.search(r"aqil: error: IL250 seed 0: training diverged in episode \d+, update \d+ \(.*"
+                         r"dqn\.learning_rate = 0\.001, the usual cause\); nothing was written", output), output
+        assert "Traceback" not in output
+        assert (repo / "dvc.lock").read_text() == lock
+        assert not (repo / "results" / "il250" / "seed0" / "model.pt").exists()
+    finally:
+        (repo / "params.yaml").write_text(original)
+    dvc(repo, "checkout")
+    assert dvc(repo, "status", "--json").stdout.strip() in ("{}", "")
 
 
 def _stage_python(proc: subprocess.Popen, name: str, timeout: float = 180) -> psutil.Process:
@@ -262,12 +302,12 @@ def test_interrupted_stage_leaves_nothing_and_reruns(repo):
 
 def test_adding_a_seed_runs_only_the_new_seed(repo):
     set_param(repo, "seeds", [0, 1])
-    expected = {"collect@1", "report"} | {f"{r}@1" for r in RUNS} | {f"evaluate@{r}-1" for r in RUNS}
+    expected = {"check_params", "collect@1", "report"} | {f"{r}@1" for r in RUNS} | {f"evaluate@{r}-1" for r in RUNS}
     assert ran(dvc(repo, "repro")) == expected
     table = json.loads((repo / "results" / "report" / "table2.json").read_text())
     cell = table["runs"]["il250"]["columns"]["avg_reward"]
     assert cell["n"] == 2 and cell["low"] is not None
-    assert cell["verdict"] in {"reproduced", "higher", "lower", "inconclusive (capped)"}
+    assert cell["verdict"] in {"reproduced", "above our range", "below our range", "inconclusive (capped)"}
 
 
 # A generic x86-64 CPU as far as every library on the training path can be told: numba compiles for

@@ -120,3 +120,40 @@ def test_summary_of_a_diverged_run_is_valid_json_and_says_where_it_diverged():
     assert summary["first_non_finite_update"] == 2 and summary["first_non_finite_episode"] == 1
     finite = dataclasses.replace(result, episode_max_q=np.array([1.0, 2.0, 3.0]), losses=np.ones(4, np.float32))
     assert finite.summary()["first_non_finite_update"] is None
+
+
+def _diverging(on_divergence: str) -> tuple[Agent, DQNConfig]:
+    cfg = dataclasses.replace(SMALL, learning_rate=10.0, on_divergence=on_divergence)
+    return Agent(new_learner(cfg, 0, torch.device("cpu")), cfg, 0, "RL500 seed 0"), cfg
+
+
+def test_divergence_under_stop_is_one_line_naming_run_episode_update_and_learning_rate():
+    from aqil.train import TrainingDiverged
+
+    agent, _ = _diverging("stop")
+    with pytest.raises(TrainingDiverged) as info:
+        reinforce(agent, EnvConfig(max_episode_steps=200), 50, RewardsConfig(), 1, "test")
+    message = str(info.value)
+    assert "\n" not in message
+    where = f"episode {agent.episode}, update {len(agent.losses) - 1}"
+    assert message.startswith(f"RL500 seed 0: training diverged in {where}")
+    assert "dqn.learning_rate = 10" in message and "nothing was written" in message
+    assert not np.isfinite(agent.losses[-1]) and np.isfinite(agent.losses[:-1]).all()  # stopped at the first
+
+
+def test_divergence_under_record_goes_on_and_is_recorded_everywhere(tmp_path, capsys):
+    from aqil.artifacts import ArtifactError
+
+    agent, cfg = _diverging("record")
+    result = reinforce(agent, EnvConfig(max_episode_steps=200), 30, RewardsConfig(), 1, "test")
+    summary = result.summary()
+    assert summary["diverged"] is True and summary["episodes"] == 30
+    assert summary["first_non_finite_update"] is not None
+    assert capsys.readouterr().err.count("aqil: warning: RL500 seed 0: training diverged") == 1
+    agent.learner.save(tmp_path / "model.pt")
+    fresh = new_learner(cfg, 1, torch.device("cpu"))
+    damaged = r"NaN or infinite values, but its run's metrics\.json records no divergence"
+    with pytest.raises(ArtifactError, match=damaged):
+        fresh.load(tmp_path / "model.pt")
+    fresh.load(tmp_path / "model.pt", diverged=True)  # a recorded divergence is loaded, and marked downstream
+    assert fresh.non_finite_parameters() > 0

@@ -193,10 +193,10 @@ git -C "$copy" -c user.name=ci -c user.email=ci@localhost commit -q -m "smoke te
 chown -R "$test_uid:$test_uid" "$copy"
 info "temporary checkout: $copy (owned by $test_uid)"
 run_mounted=("$DOCKER" run --rm --user "$test_uid:$test_uid" -v "$copy":/work -w /work "$image")
-# The README's command: the default command runs `dvc repro` and prints Table 2.
+# The README's command: the default command runs `dvc repro` and prints the closing summary.
 info "docker run --rm --user $test_uid:$test_uid -v $copy:/work -w /work $image"
 "${run_mounted[@]}" 2>&1 | tee "$work/repro1.log"
-grep -q "== Table 2" "$work/repro1.log" || die "no Table 2 printed"
+grep -q "Paper.s conclusion:" "$work/repro1.log" || die "no closing summary printed"
 lap "pipeline, mounted checkout"
 
 info "checks on the host side"
@@ -226,7 +226,7 @@ if [ "${AQIL_CI_SKIP_NOMOUNT:-0}" = 1 ]; then
 else
     step "9. nothing mounted: the image's own copy (tiny params mounted over /app/params.yaml)"
     "$DOCKER" run --rm -v "$copy/params.yaml":/app/params.yaml:ro "$image" 2>&1 | tee "$work/nomount.log"
-    grep -q "== Table 2" "$work/nomount.log" || die "no Table 2 printed"
+    grep -q "Paper.s conclusion:" "$work/nomount.log" || die "no closing summary printed"
     info "same image under an unknown uid, nothing mounted (runs on a private copy of /app)"
     "$DOCKER" run --rm --user 4321:4321 "$image" dvc status >"$work/status-4321.log" 2>&1 \
         || { cat "$work/status-4321.log" >&2; die "dvc status failed under uid 4321"; }
