@@ -302,6 +302,17 @@ def read_state(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def expected_shapes(hidden: Sequence[int]) -> dict[str, tuple[int, ...]]:
+    """Names and shapes of the tensors ``DQNLearner.save`` writes for this architecture."""
+    sizes = [N_OBS, *hidden, N_ACTIONS]
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
+        shapes[f"layers.{i}.weight"] = (n_out, n_in)
+        shapes[f"layers.{i}.bias"] = (n_out,)
+    shapes["optimizer.velocity"] = (sum((a + 1) * b for a, b in itertools.pairwise(sizes)),)
+    return shapes
+
+
 def check_architecture(path: Path, state: dict, expected: dict[str, tuple[int, ...]]) -> None:
     """Refuse a model whose tensors are not exactly ``expected`` (names and shapes), saying what differs."""
     found = {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)}

@@ -20,7 +20,7 @@ import numpy as np
 from aqil import figures, paper
 from aqil.artifacts import ArtifactError, missing_file, read_json, read_npy, write_json, write_text
 from aqil.config import Params, to_dict
-from aqil.qnet import read_state
+from aqil.qnet import check_architecture, expected_shapes, read_state
 from aqil.runs import RUNS, run_dir
 from aqil.stats import SEEDS_FOR_A_FINDING, Estimate, estimate, probability_of_improvement, single_run_verdict
 
@@ -41,12 +41,12 @@ def _read_tsv(path: Path, column: str) -> np.ndarray:
         raise ArtifactError(f"{path}: not a per-episode table with a '{column}' column") from None
 
 
-def _load_weights(path: Path) -> list[np.ndarray]:
+def _load_weights(path: Path, hidden: list[int]) -> list[np.ndarray]:
+    """The layer weights for the figures, from a model checked against ``dqn.hidden`` as evaluate does."""
     state = read_state(path)
-    keys = sorted((k for k in state if k.endswith(".weight")), key=lambda k: int(k.split(".")[1]))
-    if not keys:
-        raise ArtifactError(f"{path}: contains no layer weights")
-    return [state[k].numpy() for k in keys]
+    shapes = expected_shapes(hidden)
+    check_architecture(path, state, shapes)
+    return [state[k].numpy() for k in shapes if k.endswith(".weight")]
 
 
 def _fmt(x: float | None) -> str:
@@ -367,7 +367,8 @@ def draw_figures(params: Params, table: dict, results: Path, folder: Path) -> di
         names[title] = name
         name = f"fig{weights_fig}_{run}_weights.png"
         title = f"Fig. {weights_fig}: {spec.label} layer weights (seed {first})"
-        figures.weights_figure(folder / name, title, _load_weights(run_dir(results, run, first) / "model.pt"))
+        figures.weights_figure(folder / name, title, _load_weights(run_dir(results, run, first) / "model.pt",
+                                                                         params.dqn.hidden))
         names[title] = name
     labels = [RUNS[r].label for r in ORDER]
     cols = list(paper.COLUMNS)

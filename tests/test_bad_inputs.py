@@ -9,14 +9,19 @@ docs/bad-inputs.md; ``test_the_documented_table_is_what_the_cases_give`` keeps t
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -44,6 +49,7 @@ class Case:
     damage: Callable[[Path], None] | None = None  # edit of a valid results folder
     stage: str = "check_params"  # check_params | il250 | evaluate | report
     seed: int | None = None
+    disk_full: bool = False  # every file move fails with ENOSPC, as on a full disk
 
 
 def _replace(old: str, new: str) -> Callable[[str], str]:
@@ -214,6 +220,11 @@ CASES = [
          damage=lambda r: _drop(r / "il250_rl250/seed0/metrics.json", "total_steps"), stage="report"),
     Case("a 3-D losses.npy", "rl500/seed0/losses.npy: a 3-D array, expected 1-D",
          damage=lambda r: np.save(r / "rl500/seed0/losses.npy", np.zeros((2, 2, 2), np.float32)), stage="report"),
+    Case("report: a model of another architecture", "rl500/seed0/model.pt: model does not match this network",
+         damage=_model_edit(lambda s: s.__setitem__("layers.0.weight", torch.zeros(5, 4)), "rl500/seed0/model.pt"),
+         stage="report"),
+    Case("disk full while writing the evaluation", "eval/il250/seed0.json: cannot write (No space left on device)",
+         stage="evaluate", disk_full=True),
     Case("losses.npy that needs unpickling", "rl500/seed0/losses.npy: not a readable .npy array",
          damage=lambda r: np.save(r / "rl500/seed0/losses.npy", np.array([{}], dtype=object), allow_pickle=True),
          stage="report"),
@@ -278,7 +289,11 @@ def outcome(case: Case, work: Path, valid: Path, capsys) -> tuple[int, str, set[
         argv += ["--seed", str(0 if case.seed is None else case.seed)]
     capsys.readouterr()
     os.environ.pop("AQIL_DEBUG", None)
-    with pytest.raises(SystemExit) as info:
+    with contextlib.ExitStack() as stack:
+        if case.disk_full:
+            full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            stack.enter_context(mock.patch("aqil.artifacts.os.replace", side_effect=full))
+        info = stack.enter_context(pytest.raises(SystemExit))
         run_stage(fn, case.name, per_seed=per_seed, argv=argv)
     err = capsys.readouterr().err
     return int(info.value.code or 0), err, _files(results) - before
@@ -329,3 +344,19 @@ def test_the_documented_table_is_what_the_cases_give(tmp_path, valid_results, ca
     if os.environ.get("AQIL_WRITE_DOCS") == "1":
         DOC.write_text(text)
     assert DOC.read_text() == text, "docs/bad-inputs.md is stale; rewrite it with AQIL_WRITE_DOCS=1 (see above)"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupt_while_a_stage_still_imports_is_one_line(signum):
+    """Stages import aqil.cli first; torch's import takes seconds after it (simulated by a sleep)."""
+    script = "import aqil.cli, time; print('imported', flush=True); time.sleep(60)"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # A suite started in the background of a script inherits an ignored SIGINT; a terminal's Ctrl-C does not.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert proc.stdout.readline().strip() == "imported"
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.strip() == "aqil: error: interrupted before the stage started; nothing was written"
