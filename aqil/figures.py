@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -35,44 +36,84 @@ def moving_average(x: np.ndarray, window: int) -> np.ndarray:
     return (c[idx] - c[start]) / (idx - start)
 
 
-def _binned(losses: np.ndarray, bins: int = 2000) -> tuple[np.ndarray, np.ndarray]:
-    """Mean loss in equal bins of training steps, so a million points draw as a readable line."""
-    n = len(losses)
-    if n <= bins:
-        return np.arange(n), losses
+def _by_fraction(values: np.ndarray, bins: int) -> np.ndarray:
+    """Mean of ``values`` in ``bins`` equal slices of the run (NaN where a slice is empty or non-finite)."""
+    n = len(values)
+    out = np.full(bins, np.nan)
+    if n == 0:
+        return out
     edges = np.linspace(0, n, bins + 1).astype(np.int64)
-    means = np.add.reduceat(losses.astype(np.float64), edges[:-1]) / np.diff(edges)
-    return (edges[:-1] + edges[1:]) / 2, means
+    for b in range(bins):
+        chunk = values[edges[b]:edges[b + 1]]
+        if len(chunk) and np.isfinite(chunk).all():
+            out[b] = float(np.mean(chunk))
+    return out
+
+
+def _band(ax: plt.Axes, x: np.ndarray, rows: np.ndarray, color: str, label: str, log: bool = False) -> None:
+    """Mean over seeds (geometric when ``log``) as a line, the range over seeds as a band."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # columns where every seed is NaN stay NaN
+        finite = np.isfinite(rows).any(axis=0)
+        low = np.where(finite, np.nanmin(np.where(np.isfinite(rows), rows, np.nan), axis=0), np.nan)
+        high = np.where(finite, np.nanmax(np.where(np.isfinite(rows), rows, np.nan), axis=0), np.nan)
+        centre = np.exp(np.nanmean(np.log(rows), axis=0)) if log else np.nanmean(rows, axis=0)
+    n = len(rows)
+    ax.plot(x, centre, color=color, lw=1.6, label=label + (f" ({'geometric ' if log else ''}mean of {n} seeds)"
+                                                           if n > 1 else ""))
+    if n > 1:
+        ax.fill_between(x, low, high, color=color, alpha=0.2, lw=0, label="range over seeds")
 
 
 def curves_figure(
     path: Path, title: str, losses: dict[int, np.ndarray], rewards: dict[int, np.ndarray],
     expert: dict[int, np.ndarray] | None, window: int, reward_label: str,
+    paper_avg: float, paper_best: float, cap: int, diverged: list[int],
 ) -> None:
-    """Loss per training step (log y) and reward per episode with a moving average (paper Figs. 2/4/6/8)."""
+    """Loss over the run (log y) and reward per episode, mean over seeds with the range as a band.
+
+    The loss is drawn against the fraction of the run, so a seed that trains 20 times longer than
+    another does not squeeze the rest into a corner; a diverged seed's loss stops at its first NaN.
+    """
+    bins = 200
+    seeds = sorted(rewards)
     with plt.rc_context(STYLE):
-        fig, (ax_loss, ax_reward) = plt.subplots(1, 2, figsize=(12, 4.2))
-        for i, (seed, loss) in enumerate(sorted(losses.items())):
-            x, y = _binned(loss)
-            ax_loss.plot(x, np.maximum(y, 1e-12), color=SEED_COLORS[i % 10], lw=0.8, label=f"seed {seed}")
+        fig, (ax_loss, ax_reward) = plt.subplots(1, 2, figsize=(13, 5.4))
+        loss_rows = np.array([_by_fraction(losses[s].astype(np.float64), bins) for s in seeds])
+        _band(ax_loss, (np.arange(bins) + 0.5) / bins, np.maximum(loss_rows, 1e-12), SEED_COLORS[0], "loss",
+              log=True)
         ax_loss.set_yscale("log")
-        ax_loss.set_xlabel("training step (update)")
+        ax_loss.set_xlabel("fraction of the run's updates")
         ax_loss.set_ylabel("loss (mean squared Bellman error / 2)")
-        ax_loss.set_title("Loss per training step")
-        ax_loss.legend(loc="upper right", fontsize=8)
-        for i, (seed, reward) in enumerate(sorted(rewards.items())):
-            color = SEED_COLORS[i % 10]
-            episodes = np.arange(1, len(reward) + 1)
-            ax_reward.plot(episodes, reward, color=color, lw=0.5, alpha=0.35)
-            ax_reward.plot(episodes, moving_average(reward, window), color=color, lw=1.6,
-                           label=f"seed {seed}: {window}-episode average")
-            if expert is not None and seed in expert:
-                ax_reward.plot(episodes, moving_average(expert[seed], window), color=color, lw=1.2, ls="--",
-                               label=f"seed {seed}: PID expert, environment reward ({window}-ep. avg.)")
+        updates = ", ".join(f"seed {s}: {len(losses[s]):,}" for s in seeds)
+        ax_loss.set_title(f"Loss ({updates} updates)" if len(seeds) <= 3 else "Loss over the run", fontsize=9)
+        if diverged:
+            ax_loss.text(0.02, 0.02, f"diverged to NaN: seeds {diverged} (loss drawn up to the first NaN)",
+                         transform=ax_loss.transAxes, fontsize=8, color="#c44e52")
+        ax_loss.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=8, frameon=False)
+
+        length = max(len(rewards[s]) for s in seeds)
+        reward_rows = np.full((len(seeds), length), np.nan)
+        for i, s in enumerate(seeds):
+            reward_rows[i, : len(rewards[s])] = moving_average(rewards[s], window)
+        episodes = np.arange(1, length + 1)
+        _band(ax_reward, episodes, reward_rows, SEED_COLORS[0], f"{window}-episode average")
+        ax_reward.axhline(paper_avg, color="#dd8452", ls="--", lw=1.2, label=f"paper: average {paper_avg:,.2f}")
+        ax_reward.axhline(paper_best, color="#dd8452", ls=":", lw=1.2, label=f"paper: best episode {paper_best:,.2f}")
+        ax_reward.axhline(cap, color="0.4", ls="-.", lw=1.0, label=f"episode cap ({cap:,} steps: reward <= {cap:,})")
         ax_reward.set_xlabel("episode")
         ax_reward.set_ylabel(reward_label)
-        ax_reward.set_title("Reward per episode (thin: single episodes)")
-        ax_reward.legend(loc="upper left", fontsize=8)
+        ax_reward.set_title("Reward per episode")
+        if expert is not None:
+            ax_expert = ax_reward.twinx()
+            expert_rows = np.array([moving_average(expert[s], window) for s in seeds if s in expert])
+            ax_expert.plot(np.arange(1, expert_rows.shape[1] + 1), expert_rows.mean(axis=0), color="#55a868", lw=1.2,
+                           ls="--", label=f"PID expert, environment reward ({window}-ep. avg.)")
+            ax_expert.set_ylabel("expert's environment reward", color="#55a868")
+            ax_expert.grid(False)
+            ax_expert.legend(loc="upper center", bbox_to_anchor=(0.5, -0.27), fontsize=8, frameon=False)
+        ax_reward.set_yscale("symlog", linthresh=10)
+        ax_reward.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, fontsize=7, frameon=False)
         fig.suptitle(title)
         fig.tight_layout()
         save(fig, path)
@@ -96,26 +137,31 @@ def weights_figure(path: Path, title: str, weights: list[np.ndarray]) -> None:
 
 
 def table2_figure(
-    path: Path, labels: list[str], columns: list[str], ours: dict[str, list[float]],
-    errors: dict[str, list[tuple[float, float] | None]], paper: dict[str, list[float]], n_seeds: int,
+    path: Path, labels: list[str], columns: list[str], values: dict[str, list[list[float]]],
+    paper: dict[str, list[float]], verdicts: dict[str, list[str]], capped: list[bool],
 ) -> None:
-    """Grouped bars: reproduced (mean, 95% CI when several seeds) beside the paper, per Table 2 column."""
+    """Per Table 2 column: our mean (bar) and every seed (dots) beside the paper, with each cell's verdict."""
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, len(columns), figsize=(6 * len(columns), 4.2))
+        fig, axes = plt.subplots(1, len(columns), figsize=(6.5 * len(columns), 5.0))
         x = np.arange(len(labels))
+        n = len(values[columns[0]][0])
         for ax, column in zip(np.atleast_1d(axes), columns, strict=True):
-            means = np.asarray(ours[column])
-            err = np.zeros((2, len(labels)))
-            for j, ci in enumerate(errors[column]):
-                if ci is not None:
-                    err[:, j] = [means[j] - ci[0], ci[1] - means[j]]
-            ax.bar(x - 0.2, means, 0.4, yerr=err if n_seeds > 1 else None, capsize=4, color="#4c72b0",
-                   label=f"reproduced ({n_seeds} seed{'s' if n_seeds > 1 else ''})")
-            ax.bar(x + 0.2, paper[column], 0.4, color="#dd8452", label="paper")
-            ax.set_xticks(x, labels)
+            means = np.array([np.mean(v) for v in values[column]])
+            bars = ax.bar(x - 0.2, means, 0.4, color="#4c72b0", label=f"ours: mean of {n} seed{'s' if n > 1 else ''}")
+            for j, bar in enumerate(bars):
+                if capped[j]:
+                    bar.set_hatch("//")
+                    bar.set_edgecolor("white")
+                seeds = values[column][j]
+                ax.plot(np.full(len(seeds), x[j] - 0.2), seeds, "o", ms=3, color="black", alpha=0.6,
+                        label="ours: one seed" if j == 0 else None)
+            ax.bar(x + 0.2, paper[column], 0.4, color="#dd8452", label="paper (one run)")
+            ticks = [f"{label}\n{word}" + ("\n(capped)" if capped[j] and "capped" not in word else "")
+                     for j, (label, word) in enumerate(zip(labels, verdicts[column], strict=True))]
+            ax.set_xticks(x, ticks, fontsize=8)
             ax.set_ylabel("reward")
             ax.set_title(column)
-            ax.legend(fontsize=8)
-        fig.suptitle("Table 2: reproduced vs paper" + (" (error bars: 95% bootstrap CI)" if n_seeds > 1 else ""))
+            ax.legend(fontsize=8, loc="upper left")
+        fig.suptitle("Table 2: ours vs the paper; verdict per cell; hatched: some training episodes hit the step cap")
         fig.tight_layout()
         save(fig, path)

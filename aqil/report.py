@@ -2,17 +2,22 @@
 
 Writes ``results/report/report.md`` (figures embedded), ``table2.csv`` and ``table2.json``
 (machine-readable Table 2 with every per-seed value), ``summary.json`` (the small DVC metrics file),
-``summary.txt`` (the closing summary the pipeline prints) and ``figures/*.png``. Only the seeds listed in
+``summary.txt`` (the closing summary the pipeline prints), ``provenance.json`` (revision, packages,
+CPU, date, steps, wall time: the one output whose bytes vary) and ``figures/*.png``. Only the seeds listed in
 params.yaml are read.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import os
+import platform
 import shutil
+import subprocess
 from dataclasses import asdict
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +26,7 @@ from aqil import figures, paper
 from aqil.artifacts import ArtifactError, missing_file, read_json, read_npy, write_json, write_text
 from aqil.config import Params, to_dict
 from aqil.qnet import check_architecture, expected_shapes, read_state
-from aqil.runs import RUNS, run_dir
+from aqil.runs import RUNS, run_dir, timing_file
 from aqil.stats import SEEDS_FOR_A_FINDING, Estimate, estimate, probability_of_improvement, single_run_verdict
 
 ORDER = ["rl500", "il250", "il500", "il250_rl250"]
@@ -339,6 +344,8 @@ def render_markdown(params: Params, table: dict, figure_names: dict[str, str]) -
         "",
         "## Run facts",
         "",
+        "Revision, package versions, CPU, date and wall time: `provenance.json` beside this report.",
+        "",
         "| run | training steps (all seeds) | capped training episodes |",
         "|---|---:|---:|",
     ]
@@ -363,7 +370,8 @@ def draw_figures(params: Params, table: dict, results: Path, folder: Path) -> di
         name = f"fig{curves_fig}_{run}_loss_reward.png"
         title = f"Fig. {curves_fig}: {spec.label} loss and reward"
         figures.curves_figure(folder / name, title, losses, rewards, expert, params.report.moving_average,
-                              reward_label)
+                              reward_label, paper.TABLE2[run]["avg_reward"], paper.TABLE2[run]["best_reward"],
+                              params.env.max_episode_steps, table["runs"][run]["diverged_seeds"])
         names[title] = name
         name = f"fig{weights_fig}_{run}_weights.png"
         title = f"Fig. {weights_fig}: {spec.label} layer weights (seed {first})"
@@ -372,15 +380,14 @@ def draw_figures(params: Params, table: dict, results: Path, folder: Path) -> di
         names[title] = name
     labels = [RUNS[r].label for r in ORDER]
     cols = list(paper.COLUMNS)
-    ours = {c: [table["runs"][r]["columns"][c]["mean"] for r in ORDER] for c in cols}
-    errors = {c: [None if table["runs"][r]["columns"][c]["low"] is None
-                  else (table["runs"][r]["columns"][c]["low"], table["runs"][r]["columns"][c]["high"])
-                  for r in ORDER] for c in cols}
-    paper_values = {c: [paper.TABLE2[r][c] for r in ORDER] for c in cols}
-    figures.table2_figure(folder / "table2.png", labels, [paper.COLUMN_LABELS[c] for c in cols],
-                          {paper.COLUMN_LABELS[c]: v for c, v in ours.items()},
-                          {paper.COLUMN_LABELS[c]: v for c, v in errors.items()},
-                          {paper.COLUMN_LABELS[c]: v for c, v in paper_values.items()}, len(seeds))
+    cells = {c: [table["runs"][r]["columns"][c] for r in ORDER] for c in cols}
+    figures.table2_figure(
+        folder / "table2.png", labels, [paper.COLUMN_LABELS[c] for c in cols],
+        {paper.COLUMN_LABELS[c]: [cell["values"] for cell in cells[c]] for c in cols},
+        {paper.COLUMN_LABELS[c]: [cell["paper"] for cell in cells[c]] for c in cols},
+        {paper.COLUMN_LABELS[c]: [cell["verdict"] for cell in cells[c]] for c in cols},
+        [table["runs"][r]["capped_episodes"] > 0 for r in ORDER],
+    )
     names["Table 2 summary: reproduced vs paper"] = "table2.png"
     return names
 
@@ -397,6 +404,7 @@ def report_stage(params: Params, _seed: int, results: Path) -> None:
         os.replace(staging, out / "figures")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    write_json(out / "provenance.json", provenance(params, table, results))
     write_text(out / "table2.csv", _table2_csv(table))
     write_json(out / "table2.json", table)
     write_json(out / "summary.json", small_metrics(params, table))
@@ -404,6 +412,49 @@ def report_stage(params: Params, _seed: int, results: Path) -> None:
     summary = summary_lines(params, table)
     write_text(out / "summary.txt", summary + "\n")
     print(summary)
+
+
+def _git(*args: str) -> str | None:
+    try:
+        proc = subprocess.run(["git", *args], capture_output=True, text=True, timeout=30, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout.strip()
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def provenance(params: Params, table: dict, results: Path) -> dict:
+    """Where and with what these results were made. Kept out of report.md, whose bytes must not vary."""
+    seconds, backends = 0.0, set()
+    for run in ORDER:
+        for seed in params.seeds:
+            timing = read_json(timing_file(results, run, seed), ("seconds", "backend"), ("seconds",))
+            seconds += float(timing["seconds"])
+            backends.add(str(timing["backend"]))
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    packages = ("torch", "numpy", "numba", "gymnasium", "dvc", "matplotlib", "mpmath", "ruamel.yaml")
+    return {
+        "git_revision": _git("rev-parse", "HEAD") or "unknown (not a git checkout)",
+        "git_dirty": None if status is None else bool(status),
+        "packages": {name: metadata.version(name) for name in packages},
+        "python": platform.python_version(),
+        "cpu": _cpu(),
+        "date_utc": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "seeds": params.seeds,
+        "non_default_settings": {k: a for k, (a, _) in non_default_settings(params).items()},
+        "training_steps": int(sum(e["total_steps"] for e in table["runs"].values())),
+        "training_wall_seconds": round(seconds, 1),
+        "update_backends": sorted(backends),
+    }
 
 
 def small_metrics(params: Params, table: dict) -> dict:

@@ -54,11 +54,11 @@ def ran(proc: subprocess.CompletedProcess) -> set[str]:
 
 
 def _output_hashes(lock: Path) -> dict[str, str]:
-    """path -> md5 of every stage output in dvc.lock, except wall-time files (results/timing)."""
+    """path -> md5 of every stage output in dvc.lock, except wall times (results/timing, provenance.json)."""
     hashes = {}
     for stage in yaml.safe_load(lock.read_text())["stages"].values():
         for out in stage.get("outs", []):
-            if not out["path"].startswith("results/timing/"):
+            if not out["path"].startswith("results/timing/") and out["path"] != "results/report/provenance.json":
                 hashes[out["path"]] = out["md5"]
     return hashes
 
@@ -136,6 +136,7 @@ def test_metrics_and_plots_are_visible_to_dvc(repo):
     assert summary.count("1 seed") == 8 and "Paper's conclusion:" in summary and "Not the paper's settings" in summary
     plots = dvc(repo, "plots", "show", "--json").stdout
     assert "results/il250/seed0/episodes.tsv" in plots
+    assert "results/report/figures/table2.png" in plots
 
 
 def test_second_repro_runs_nothing(repo):

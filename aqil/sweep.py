@@ -1,0 +1,179 @@
+"""Many seeds in parallel on one machine, with DVC's own experiment queue.
+
+``python -m aqil.sweep --seeds 0-9 --jobs 4`` queues one DVC experiment per seed (training and
+evaluation of that seed only), lets ``dvc queue start -j 4`` run them in parallel workers that share
+this repository's cache and run-cache, and then writes the full ``seeds`` list into params.yaml and
+runs ``dvc repro`` once: every training and evaluation stage is restored from the run-cache, so only
+``report`` (and the params check) runs. The queued experiments are removed at the end, so no
+experiment refs are left behind.
+
+Why one experiment per seed: DVC runs the stages of one experiment one after another, so a seed's
+chain collect -> IL250 -> IL250+RL250 is the unit of parallel work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from aqil.config import ConfigError, load_params
+
+PREFIX = "aqil-sweep-seed"
+POLL_SECONDS = 5.0
+
+
+class SweepError(RuntimeError):
+    """A problem the user must act on; the message says what to do."""
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0-9', '0,2,5' or '0-3,7' -> sorted distinct seeds."""
+    seeds: set[int] = set()
+    for part in text.split(","):
+        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if not match:
+            raise SweepError(f"--seeds: got {text!r}; accepted: seeds and ranges such as 0-9 or 0,2,5 or 0-3,7")
+        low = int(match.group(1))
+        high = int(match.group(2)) if match.group(2) else low
+        if high < low:
+            raise SweepError(f"--seeds: range {low}-{high} is empty")
+        seeds.update(range(low, high + 1))
+    return sorted(seeds)
+
+
+def dvc(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a DVC command with this interpreter's DVC; failures become one line."""
+    proc = subprocess.run([sys.executable, "-m", "dvc", *args], capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        last = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
+        raise SweepError(f"dvc {' '.join(args)} failed: {last[-1] if last else f'exit {proc.returncode}'}")
+    return proc
+
+
+def _git_changes() -> list[str]:
+    proc = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
+                          check=True)
+    return [line[3:] for line in proc.stdout.splitlines() if line[3:] != "params.yaml"]
+
+
+def queue_states(names: list[str]) -> dict[str, str]:
+    """name -> Queued | Running | Success | Failed | ... for our experiments, from ``dvc queue status``."""
+    states = {}
+    for line in dvc("queue", "status").stdout.splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[1] in names:
+            states[fields[1]] = fields[-1]
+    return states
+
+
+def set_seeds(params_file: Path, seeds: list[int]) -> None:
+    """Rewrite only the value of the top-level ``seeds:`` line, keeping every comment of params.yaml."""
+    text = params_file.read_text()
+    value = "[" + ", ".join(map(str, seeds)) + "]"
+    new, count = re.subn(r"(?m)^seeds:[ \t]*(\[[^\]\n]*\]|[^\s#]+)", f"seeds: {value}", text, count=1)
+    if count != 1:
+        raise SweepError(f"{params_file}: no one-line top-level 'seeds:' to set")
+    params_file.write_text(new)
+
+
+def _experiment_refs() -> dict[str, str]:
+    """Experiment name -> its git ref, for every experiment DVC keeps in this repository."""
+    out = subprocess.run(["git", "for-each-ref", "--format=%(refname)", "refs/exps"], capture_output=True,
+                         text=True, check=True).stdout.split()
+    return {ref.rsplit("/", 1)[-1]: ref for ref in out if ref.count("/") >= 4}
+
+
+def remove_experiments(names: list[str]) -> None:
+    """Remove our experiments and queue entries (finished, failed or left by an interrupted sweep)."""
+    existing = [n for n in names if n in _experiment_refs()]
+    if existing:
+        dvc("exp", "remove", *existing, check=False)
+    mine = [n for n in names if n in queue_states(names)]
+    if mine:
+        dvc("queue", "remove", *mine, check=False)
+
+
+def sweep(seeds: list[int], jobs: int, params_file: Path = Path("params.yaml")) -> set[str]:
+    """Train and evaluate ``seeds`` in ``jobs`` parallel experiments, then assemble; returns the stages
+    the final ``dvc repro`` ran."""
+    load_params(params_file)  # a bad params.yaml is one line before anything is queued
+    changes = _git_changes()
+    if changes:
+        raise SweepError(
+            "uncommitted changes to tracked files (" + ", ".join(changes[:3]) + (", ..." if len(changes) > 3 else "")
+            + "): queued experiments run a copy of the last commit; commit or stash them first"
+        )
+    if any(s in ("Queued", "Running") for s in _all_states()):
+        raise SweepError("the DVC queue already has queued or running tasks; see dvc queue status")
+    names = [f"{PREFIX}{s}" for s in seeds]
+    remove_experiments(names)  # leftovers of an interrupted sweep
+    original = params_file.read_text()
+    try:
+        for seed, name in zip(seeds, names, strict=True):
+            dvc("exp", "run", "--queue", "-S", f"seeds=[{seed}]", "-n", name, "evaluate")
+        dvc("queue", "start", "-j", str(jobs))
+        _wait(names)
+    except KeyboardInterrupt:
+        dvc("queue", "stop", "--kill", check=False)
+        remove_experiments(names)
+        raise SweepError("interrupted; queued experiments stopped and removed, params.yaml unchanged") from None
+    finally:
+        params_file.write_text(original)
+    set_seeds(params_file, seeds)
+    proc = subprocess.run([sys.executable, "-m", "dvc", "repro"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SweepError(f"the final dvc repro failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+    remove_experiments(names)
+    return set(re.findall(r"Running stage '([^']+)'", proc.stdout + proc.stderr))
+
+
+def _all_states() -> list[str]:
+    return [line.split()[-1] for line in dvc("queue", "status").stdout.splitlines()[1:] if len(line.split()) >= 3]
+
+
+def _wait(names: list[str]) -> None:
+    with tqdm(total=len(names), desc="seeds trained and evaluated", unit="seed", file=sys.stderr) as bar:
+        while True:
+            states = queue_states(names)
+            done = [n for n in names if states.get(n) == "Success"]
+            failed = [n for n in names if states.get(n) in ("Failed", "Killed")]
+            bar.update(len(done) + len(failed) - bar.n)
+            if failed and len(done) + len(failed) == len(names):
+                raise SweepError(
+                    f"{len(failed)} seed(s) failed: " + ", ".join(failed)
+                    + ". Read why with dvc queue logs NAME; fix the cause, then run dvc queue remove --failed "
+                    "and this command again (seeds that finished are reused from the run-cache)"
+                )
+            if len(done) == len(names):
+                return
+            time.sleep(POLL_SECONDS)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m aqil.sweep", description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", required=True, help="seeds to run: 0-9, 0,2,5 or 0-3,7")
+    parser.add_argument("--jobs", type=int, default=2, help="parallel workers (default: %(default)s)")
+    args = parser.parse_args(argv)
+    try:
+        if args.jobs < 1:
+            raise SweepError(f"--jobs: got {args.jobs}; accepted: 1 or more")
+        seeds = parse_seeds(args.seeds)
+        ran = sweep(seeds, args.jobs)
+        summary = Path("results/report/summary.txt")
+        if summary.is_file():
+            print(summary.read_text(), end="")
+        print(f"aqil sweep: seeds {seeds} assembled in the workspace; the final dvc repro ran: "
+              + (", ".join(sorted(ran)) or "nothing (already up to date)"))
+    except (SweepError, ConfigError) as exc:
+        print(f"aqil: error: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
