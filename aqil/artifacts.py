@@ -77,6 +77,13 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not strict JSON")
 
 
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -101,7 +108,7 @@ def read_json(path: str | Path, required: tuple[str, ...] = (), numeric: tuple[s
     for key in numeric:
         value = data[key]
         values = value if isinstance(value, list) and value else [value]
-        if not all(_is_number(v) and math.isfinite(v) for v in values):
+        if not all(_is_number(v) and _finite(v) for v in values):
             raise ArtifactError(f"{path}: field {key} is {value!r}; expected a finite number")
     return data
 

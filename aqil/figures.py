@@ -124,9 +124,13 @@ def weights_figure(path: Path, title: str, weights: list[np.ndarray]) -> None:
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(1, len(weights), figsize=(3.4 * len(weights), 3.6))
         for i, (ax, w) in enumerate(zip(np.atleast_1d(axes), weights, strict=True)):
-            limit = float(np.abs(w).max()) or 1.0
+            finite = np.abs(w[np.isfinite(w)])
+            limit = float(finite.max()) if finite.size else 1.0
+            limit = limit or 1.0
             image = ax.imshow(w, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
-            ax.set_title(f"layer {i + 1}: {w.shape[1]} -> {w.shape[0]}")
+            bad = int((~np.isfinite(w)).sum())
+            note = f"\n{bad:,} NaN/inf (diverged)" if bad else ""
+            ax.set_title(f"layer {i + 1}: {w.shape[1]} -> {w.shape[0]}{note}")
             ax.set_xlabel("input unit")
             ax.set_ylabel("output unit")
             ax.grid(False)

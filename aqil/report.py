@@ -23,7 +23,15 @@ from pathlib import Path
 import numpy as np
 
 from aqil import figures, paper
-from aqil.artifacts import ArtifactError, missing_file, read_json, read_npy, write_json, write_text
+from aqil.artifacts import (
+    ArtifactError,
+    first_non_finite,
+    missing_file,
+    read_json,
+    read_npy,
+    write_json,
+    write_text,
+)
 from aqil.config import Params, to_dict
 from aqil.qnet import check_architecture, expected_shapes, read_state
 from aqil.runs import RUNS, run_dir, timing_file
@@ -395,6 +403,9 @@ def draw_figures(params: Params, table: dict, results: Path, folder: Path) -> di
 def report_stage(params: Params, _seed: int, results: Path) -> None:
     out = results / "report"
     table = build_table2(params, results)
+    bad = first_non_finite(table)
+    if bad:  # checked before anything is written, so a refused report leaves no half of itself
+        raise ArtifactError(f"{results}: Table 2's {bad} is NaN or infinite; refusing to write a report")
     staging = out / ".figures.partial"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)

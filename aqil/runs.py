@@ -65,15 +65,17 @@ def train_stage(run: str, params: Params, seed: int, results: Path) -> None:
     spec = RUNS[run]
     device = resolve_device(params.dqn.device)
     learner = new_learner(params.dqn, seed, device)
+    inherited = False  # a run that continues a diverged network starts diverged
     if spec.init_from is not None:
         parent = run_dir(results, spec.init_from, seed)
+        inherited = recorded_divergence(parent)
         learner.load(
             parent / "model.pt",
             keep_optimizer_state=params.il250_rl250.keep_optimizer_state,
-            diverged=recorded_divergence(parent),
+            diverged=inherited,
         )
     label = f"{spec.label} seed {seed}"
-    agent = Agent(learner, params.dqn, seed, label)
+    agent = Agent(learner, params.dqn, seed, label, diverged=inherited)
     episodes = _episodes(params, run)
 
     traj = trajectories.load(collect_dir(results, seed) / "trajectories") if spec.method == "imitation" else None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -22,10 +23,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from aqil.config import ConfigError, load_params
+from aqil.config import ConfigError, load_params, read_yaml
 
 PREFIX = "aqil-sweep-seed"
-POLL_SECONDS = 5.0
+POLL_SECONDS = 10.0
 
 
 class SweepError(RuntimeError):
@@ -72,14 +73,20 @@ def queue_states(names: list[str]) -> dict[str, str]:
     return states
 
 
-def set_seeds(params_file: Path, seeds: list[int]) -> None:
-    """Rewrite only the value of the top-level ``seeds:`` line, keeping every comment of params.yaml."""
-    text = params_file.read_text()
+def with_seeds(text: str, seeds: list[int], where: str = "params.yaml") -> str:
+    """params.yaml's text with only the top-level ``seeds:`` value replaced (comments kept), checked by
+    parsing the result."""
     value = "[" + ", ".join(map(str, seeds)) + "]"
-    new, count = re.subn(r"(?m)^seeds:[ \t]*(\[[^\]\n]*\]|[^\s#]+)", f"seeds: {value}", text, count=1)
+    new, count = re.subn(r"(?m)^seeds:[ \t]*\[[^\]\n]*\]", f"seeds: {value}", text, count=1)
     if count != 1:
-        raise SweepError(f"{params_file}: no one-line top-level 'seeds:' to set")
-    params_file.write_text(new)
+        raise SweepError(f"{where}: write seeds on one line (seeds: [0, 1]) so that the sweep can set them")
+    if read_yaml(new, where).get("seeds") != seeds:
+        raise SweepError(f"{where}: could not set seeds to {value}; write them on one line (seeds: [0, 1])")
+    return new
+
+
+def set_seeds(params_file: Path, seeds: list[int]) -> None:
+    params_file.write_text(with_seeds(params_file.read_text(), seeds, str(params_file)))
 
 
 def _experiment_refs() -> dict[str, str]:
@@ -91,44 +98,55 @@ def _experiment_refs() -> dict[str, str]:
 
 def remove_experiments(names: list[str]) -> None:
     """Remove our experiments and queue entries (finished, failed or left by an interrupted sweep)."""
-    existing = [n for n in names if n in _experiment_refs()]
-    if existing:
-        dvc("exp", "remove", *existing, check=False)
     mine = [n for n in names if n in queue_states(names)]
     if mine:
         dvc("queue", "remove", *mine, check=False)
+    refs = _experiment_refs()
+    existing = [refs[n] for n in names if n in refs]  # full refs: a name may exist under two baselines
+    if existing:
+        dvc("exp", "remove", *existing, check=False)
+    left = [n for n in names if n in _experiment_refs()]
+    if left:
+        raise SweepError(f"could not remove experiments {', '.join(left)}; remove them with dvc exp remove NAME")
 
 
 def sweep(seeds: list[int], jobs: int, params_file: Path = Path("params.yaml")) -> set[str]:
     """Train and evaluate ``seeds`` in ``jobs`` parallel experiments, then assemble; returns the stages
     the final ``dvc repro`` ran."""
     load_params(params_file)  # a bad params.yaml is one line before anything is queued
+    original = params_file.read_text()
+    assembled = with_seeds(original, seeds, str(params_file))  # checked now, not after hours of training
     changes = _git_changes()
     if changes:
         raise SweepError(
             "uncommitted changes to tracked files (" + ", ".join(changes[:3]) + (", ..." if len(changes) > 3 else "")
-            + "): queued experiments run a copy of the last commit; commit or stash them first"
+            + "): commit or stash them first, so that the results belong to a commit"
         )
-    if any(s in ("Queued", "Running") for s in _all_states()):
-        raise SweepError("the DVC queue already has queued or running tasks; see dvc queue status")
     names = [f"{PREFIX}{s}" for s in seeds]
     remove_experiments(names)  # leftovers of an interrupted sweep
-    original = params_file.read_text()
+    if any(s in ("Queued", "Running") for s in _all_states()):
+        raise SweepError("the DVC queue already has queued or running tasks; see dvc queue status")
     try:
         for seed, name in zip(seeds, names, strict=True):
             dvc("exp", "run", "--queue", "-S", f"seeds=[{seed}]", "-n", name, "evaluate")
         dvc("queue", "start", "-j", str(jobs))
         _wait(names)
-    except KeyboardInterrupt:
+    except BaseException as exc:  # Ctrl-C, docker stop, a failed dvc call: stop the workers, keep nothing
         dvc("queue", "stop", "--kill", check=False)
+        if isinstance(exc, SweepError) and "failed:" in str(exc):
+            raise  # failed seeds stay in the queue so that their logs can be read
         remove_experiments(names)
-        raise SweepError("interrupted; queued experiments stopped and removed, params.yaml unchanged") from None
+        if isinstance(exc, KeyboardInterrupt):
+            raise SweepError("interrupted; the queued experiments were stopped and removed") from None
+        raise
     finally:
         params_file.write_text(original)
-    set_seeds(params_file, seeds)
+    params_file.write_text(assembled)
     proc = subprocess.run([sys.executable, "-m", "dvc", "repro"], capture_output=True, text=True)
     if proc.returncode != 0:
-        raise SweepError(f"the final dvc repro failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+        lines = (proc.stdout + proc.stderr).strip().splitlines() or ["?"]
+        cause = [line for line in lines if line.startswith("aqil: error:")] or lines
+        raise SweepError(f"the final dvc repro failed: {cause[-1]}")
     remove_experiments(names)
     return set(re.findall(r"Running stage '([^']+)'", proc.stdout + proc.stderr))
 
@@ -137,12 +155,21 @@ def _all_states() -> list[str]:
     return [line.split()[-1] for line in dvc("queue", "status").stdout.splitlines()[1:] if len(line.split()) >= 3]
 
 
+def _active_workers() -> int:
+    match = re.search(r"Worker status: (\d+) active", dvc("queue", "status").stdout)
+    return int(match.group(1)) if match else 0
+
+
 def _wait(names: list[str]) -> None:
+    idle_polls = 0
     with tqdm(total=len(names), desc="seeds trained and evaluated", unit="seed", file=sys.stderr) as bar:
         while True:
             states = queue_states(names)
-            done = [n for n in names if states.get(n) == "Success"]
-            failed = [n for n in names if states.get(n) in ("Failed", "Killed")]
+            missing = [n for n in names if n not in states]
+            if missing:
+                raise SweepError(f"{', '.join(missing)} left the DVC queue unexpectedly; see dvc queue status")
+            done = [n for n in names if states[n] == "Success"]
+            failed = [n for n in names if states[n] in ("Failed", "Killed")]
             bar.update(len(done) + len(failed) - bar.n)
             if failed and len(done) + len(failed) == len(names):
                 raise SweepError(
@@ -152,6 +179,11 @@ def _wait(names: list[str]) -> None:
                 )
             if len(done) == len(names):
                 return
+            # Seeds still waiting but no worker alive (killed, out of memory): do not wait forever.
+            idle_polls = idle_polls + 1 if _active_workers() == 0 else 0
+            if idle_polls >= 6:
+                raise SweepError("no DVC queue worker is running but seeds are unfinished; see dvc queue status "
+                                 "and the worker logs in .dvc/tmp/exps/celery")
             time.sleep(POLL_SECONDS)
 
 
@@ -160,6 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", required=True, help="seeds to run: 0-9, 0,2,5 or 0-3,7")
     parser.add_argument("--jobs", type=int, default=2, help="parallel workers (default: %(default)s)")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)  # docker stop: clean up as on Ctrl-C
     try:
         if args.jobs < 1:
             raise SweepError(f"--jobs: got {args.jobs}; accepted: 1 or more")
@@ -173,6 +206,16 @@ def main(argv: list[str] | None = None) -> None:
     except (SweepError, ConfigError) as exc:
         print(f"aqil: error: {exc}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt:
+        print("aqil: error: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except (OSError, subprocess.SubprocessError) as exc:
+        print(f"aqil: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -100,12 +100,14 @@ class TrainingDiverged(ConfigError):
 class Agent:
     """A learner with its replay memory, exploration schedule and divergence watch."""
 
-    def __init__(self, learner: DQNLearner, cfg: DQNConfig, seed: int, label: str = "training") -> None:
+    def __init__(
+        self, learner: DQNLearner, cfg: DQNConfig, seed: int, label: str = "training", diverged: bool = False
+    ) -> None:
         self.learner = learner
         self.cfg = cfg
         self.label = label
         self.episode = 0  # set by the training loop, for messages
-        self.diverged = False
+        self.diverged = diverged  # True from the start when continuing a network that diverged
         self.batch_size = cfg.batch_size
         self.memory = ReplayMemory(cfg.memory_size, 4, numpy_rng(seed, "replay"))
         self.explorer = EpsilonGreedy(cfg, numpy_rng(seed, "explore"))

@@ -258,6 +258,18 @@ info "stopped by SIGINT, exit code $sig_rc"
 lap "Ctrl-C"
 
 # ---------------------------------------------------------------------------
+step "11. seeds in parallel inside the image: python -m aqil.sweep --seeds 0-1 --jobs 2, mounted, --user"
+# Seed 0 was trained in step 7: its experiment is restored from the run-cache; seed 1 trains.
+"${run_mounted[@]}" python -m aqil.sweep --seeds 0-1 --jobs 2 2>&1 | tee "$work/sweep.log"
+grep -q "seeds \[0, 1\] assembled in the workspace; the final dvc repro ran: check_params, report" "$work/sweep.log" \
+    || die "the sweep did not assemble seeds 0-1 with only check_params and report"
+[ -z "$(git -C "$copy" for-each-ref refs/exps)" ] || die "experiment refs left behind by the sweep"
+foreign=$(cd "$copy" && find . ! -uid "$test_uid")
+[ -z "$foreign" ] || { printf '%s\n' "$foreign" | head -n 20 >&2; die "sweep left files not owned by uid $test_uid"; }
+info "sweep: assembled, no experiment refs left, every file owned by uid $test_uid"
+lap "sweep in the image"
+
+# ---------------------------------------------------------------------------
 step "summary"
 printf '    %s\n' "${timings[@]}"
 info "docker build: ${build_s}s; image $image: $((size_bytes / 1000000)) MB"
