@@ -39,7 +39,7 @@ def evaluate_greedy(
             capped += not terminated
             ep_rewards.append(total)
             ep_steps.append(steps)
-            bar.episode_done(steps, total)
+            bar.episode_done(steps, total, capped=not terminated)
             obs, _ = env.reset(options=options)
     env.close()
     return {

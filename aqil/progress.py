@@ -17,10 +17,18 @@ class EpisodeBar:
         self.bar = bar
         self.rewards: deque[float] = deque(maxlen=window)
         self.steps = 0
+        self.capped = 0
 
-    def episode_done(self, steps: int, reward: float | None = None, **extra: float) -> None:
+    def episode_done(self, steps: int, reward: float | None = None, capped: bool = False, **extra: float) -> None:
+        """Count one episode; the bar shows steps, steps per second, capped episodes and rewards."""
         self.steps += steps
+        self.capped += bool(capped)
+        elapsed = self.bar.format_dict.get("elapsed") or 0.0
         postfix: dict[str, str] = {"steps": f"{self.steps:,}"}
+        if elapsed > 0:
+            postfix["steps/s"] = f"{self.steps / elapsed:,.0f}"
+        if self.capped:
+            postfix["capped"] = str(self.capped)
         if reward is not None:
             self.rewards.append(reward)
             postfix["reward"] = f"{reward:.1f}"

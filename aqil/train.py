@@ -198,7 +198,7 @@ def imitate(
             ep_eps.append(agent.explorer.epsilon)
             ep_q.append(agent.end_episode())
             agent.episode += 1
-            bar.episode_done(length, total, eps=agent.explorer.epsilon)
+            bar.episode_done(length, total, capped=bool(data.capped[len(ep_steps) - 1]), eps=agent.explorer.epsilon)
     return _result(ep_rewards, ep_steps, data.capped, ep_eps, ep_q, agent.losses, agent.diverged)
 
 
@@ -228,7 +228,7 @@ def reinforce(
             ep_eps.append(agent.explorer.epsilon)
             ep_q.append(agent.end_episode())
             agent.episode += 1
-            bar.episode_done(steps, total, eps=agent.explorer.epsilon)
+            bar.episode_done(steps, total, capped=not terminated, eps=agent.explorer.epsilon)
             obs, _ = env.reset(options=options)
     env.close()
     return _result(ep_rewards, ep_steps, ep_capped, ep_eps, ep_q, agent.losses, agent.diverged)

@@ -90,7 +90,7 @@ def collect(env_cfg: EnvConfig, expert_cfg: ExpertConfig, episodes: int, env_see
                     break
             lengths.append(steps)
             capped.append(not terminated)
-            bar.episode_done(steps=steps)
+            bar.episode_done(steps=steps, capped=not terminated)
             obs, _ = env.reset(options=reset_options(env_cfg))
     env.close()
     return Trajectories(

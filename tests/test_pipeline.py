@@ -104,9 +104,14 @@ def repo(tmp_path_factory) -> Path:
     return repo
 
 
+def _no_nan(name: str) -> None:
+    raise AssertionError(f"{name} in a JSON output: not strict JSON")
+
+
 def test_report_table2_and_figures_exist(repo):
     report = repo / "results" / "report"
-    table = json.loads((report / "table2.json").read_text())
+    table = json.loads((report / "table2.json").read_text(), parse_constant=_no_nan)  # strict JSON
+    json.loads((report / "summary.json").read_text(), parse_constant=_no_nan)
     assert set(table["runs"]) == set(RUNS)
     for entry in table["runs"].values():
         for column in ("avg_reward", "best_reward"):
