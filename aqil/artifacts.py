@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+_move = os.replace  # atomic on one filesystem (a name of its own, so a test can simulate a full disk)
+
 
 class ArtifactError(RuntimeError):
     """A missing or damaged input file; the message names the file and what is wrong."""
@@ -30,7 +32,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
-        os.replace(tmp, path)
+        _move(tmp, path)
     except OSError as exc:  # disk full, read-only folder, ...: name the file, keep nothing
         raise ArtifactError(f"{path}: cannot write ({exc.strerror or exc}); nothing was kept") from None
     finally:

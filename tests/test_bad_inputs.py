@@ -292,7 +292,7 @@ def outcome(case: Case, work: Path, valid: Path, capsys) -> tuple[int, str, set[
     with contextlib.ExitStack() as stack:
         if case.disk_full:
             full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            stack.enter_context(mock.patch("aqil.artifacts.os.replace", side_effect=full))
+            stack.enter_context(mock.patch("aqil.artifacts._move", side_effect=full))  # only our writes
         info = stack.enter_context(pytest.raises(SystemExit))
         run_stage(fn, case.name, per_seed=per_seed, argv=argv)
     err = capsys.readouterr().err
