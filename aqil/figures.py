@@ -54,10 +54,9 @@ def _band(ax: plt.Axes, x: np.ndarray, rows: np.ndarray, color: str, label: str,
     """Mean over seeds (geometric when ``log``) as a line, the range over seeds as a band."""
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # columns where every seed is NaN stay NaN
-        finite = np.isfinite(rows).any(axis=0)
-        low = np.where(finite, np.nanmin(np.where(np.isfinite(rows), rows, np.nan), axis=0), np.nan)
-        high = np.where(finite, np.nanmax(np.where(np.isfinite(rows), rows, np.nan), axis=0), np.nan)
-        centre = np.exp(np.nanmean(np.log(rows), axis=0)) if log else np.nanmean(rows, axis=0)
+        finite = np.where(np.isfinite(rows), rows, np.nan)
+        low, high = np.nanmin(finite, axis=0), np.nanmax(finite, axis=0)
+        centre = np.exp(np.nanmean(np.log(finite), axis=0)) if log else np.nanmean(finite, axis=0)
     n = len(rows)
     ax.plot(x, centre, color=color, lw=1.6, label=label + (f" ({'geometric ' if log else ''}mean of {n} seeds)"
                                                            if n > 1 else ""))
@@ -125,8 +124,7 @@ def weights_figure(path: Path, title: str, weights: list[np.ndarray]) -> None:
         fig, axes = plt.subplots(1, len(weights), figsize=(3.4 * len(weights), 3.6))
         for i, (ax, w) in enumerate(zip(np.atleast_1d(axes), weights, strict=True)):
             finite = np.abs(w[np.isfinite(w)])
-            limit = float(finite.max()) if finite.size else 1.0
-            limit = limit or 1.0
+            limit = (float(finite.max()) if finite.size else 0.0) or 1.0
             image = ax.imshow(w, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
             bad = int((~np.isfinite(w)).sum())
             note = f"\n{bad:,} NaN/inf (diverged)" if bad else ""

@@ -40,7 +40,7 @@ from torch import nn
 
 from aqil import kernel
 from aqil.artifacts import ArtifactError, atomic_path, missing_file
-from aqil.config import ConfigError, DQNConfig
+from aqil.config import ConfigError, DQNConfig, n_weights
 
 N_OBS = 4
 N_ACTIONS = 2
@@ -309,7 +309,7 @@ def expected_shapes(hidden: Sequence[int]) -> dict[str, tuple[int, ...]]:
     for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         shapes[f"layers.{i}.weight"] = (n_out, n_in)
         shapes[f"layers.{i}.bias"] = (n_out,)
-    shapes["optimizer.velocity"] = (sum((a + 1) * b for a, b in itertools.pairwise(sizes)),)
+    shapes["optimizer.velocity"] = (n_weights(list(hidden), N_OBS, N_ACTIONS),)
     return shapes
 
 

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from tqdm import tqdm
 
@@ -63,14 +64,23 @@ def _git_changes() -> list[str]:
     return [line[3:] for line in proc.stdout.splitlines() if line[3:] != "params.yaml"]
 
 
-def queue_states(names: list[str]) -> dict[str, str]:
-    """name -> Queued | Running | Success | Failed | ... for our experiments, from ``dvc queue status``."""
-    states = {}
-    for line in dvc("queue", "status").stdout.splitlines():
+class QueueStatus(NamedTuple):
+    all_states: list[str]  # Queued | Running | Success | Failed | ... of every task
+    by_name: dict[str, str]  # the same, by task name (look up only names you gave)
+    active_workers: int
+
+
+def queue_status() -> QueueStatus:
+    """One ``dvc queue status``, parsed: every task's state and the number of active workers."""
+    out = dvc("queue", "status").stdout
+    all_states, by_name = [], {}
+    for line in out.splitlines()[1:]:  # after the header: "Task  Name  Created  Status" rows
         fields = line.split()
-        if len(fields) >= 2 and fields[1] in names:
-            states[fields[1]] = fields[-1]
-    return states
+        if len(fields) >= 3 and not line.startswith(("Worker status", "No experiment tasks")):
+            all_states.append(fields[-1])
+            by_name[fields[1]] = fields[-1]  # an unnamed task puts its time here: never one of our names
+    match = re.search(r"Worker status: (\d+) active", out)
+    return QueueStatus(all_states, by_name, int(match.group(1)) if match else 0)
 
 
 def with_seeds(text: str, seeds: list[int], where: str = "params.yaml") -> str:
@@ -98,7 +108,7 @@ def _experiment_refs() -> dict[str, str]:
 
 def remove_experiments(names: list[str]) -> None:
     """Remove our experiments and queue entries (finished, failed or left by an interrupted sweep)."""
-    mine = [n for n in names if n in queue_states(names)]
+    mine = [n for n in names if n in queue_status().by_name]
     if mine:
         dvc("queue", "remove", *mine, check=False)
     refs = _experiment_refs()
@@ -124,7 +134,7 @@ def sweep(seeds: list[int], jobs: int, params_file: Path = Path("params.yaml")) 
         )
     names = [f"{PREFIX}{s}" for s in seeds]
     remove_experiments(names)  # leftovers of an interrupted sweep
-    if any(s in ("Queued", "Running") for s in _all_states()):
+    if any(s in ("Queued", "Running") for s in queue_status().all_states):
         raise SweepError("the DVC queue already has queued or running tasks; see dvc queue status")
     try:
         for seed, name in zip(seeds, names, strict=True):
@@ -151,20 +161,12 @@ def sweep(seeds: list[int], jobs: int, params_file: Path = Path("params.yaml")) 
     return set(re.findall(r"Running stage '([^']+)'", proc.stdout + proc.stderr))
 
 
-def _all_states() -> list[str]:
-    return [line.split()[-1] for line in dvc("queue", "status").stdout.splitlines()[1:] if len(line.split()) >= 3]
-
-
-def _active_workers() -> int:
-    match = re.search(r"Worker status: (\d+) active", dvc("queue", "status").stdout)
-    return int(match.group(1)) if match else 0
-
-
 def _wait(names: list[str]) -> None:
     idle_polls = 0
     with tqdm(total=len(names), desc="seeds trained and evaluated", unit="seed", file=sys.stderr) as bar:
         while True:
-            states = queue_states(names)
+            status = queue_status()
+            states = status.by_name
             missing = [n for n in names if n not in states]
             if missing:
                 raise SweepError(f"{', '.join(missing)} left the DVC queue unexpectedly; see dvc queue status")
@@ -180,7 +182,7 @@ def _wait(names: list[str]) -> None:
             if len(done) == len(names):
                 return
             # Seeds still waiting but no worker alive (killed, out of memory): do not wait forever.
-            idle_polls = idle_polls + 1 if _active_workers() == 0 else 0
+            idle_polls = idle_polls + 1 if status.active_workers == 0 else 0
             if idle_polls >= 6:
                 raise SweepError("no DVC queue worker is running but seeds are unfinished; see dvc queue status "
                                  "and the worker logs in .dvc/tmp/exps/celery")
