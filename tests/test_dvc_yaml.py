@@ -46,3 +46,15 @@ def test_stage_code_deps_are_exactly_its_imports(name):
     listed = {d for d in stage["deps"] if d.startswith("aqil/")}
     assert script in stage["deps"]
     assert listed == _closure(script)
+
+
+
+# The report's outputs are small text and figures, tracked by git (`cache: false`) so that a clone shows
+# the published numbers; every per-seed output stays in DVC's cache, because DVC's run-cache can restore
+# a stage on another machine only from objects in the remote, and `dvc push` does not push uncached ones.
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_only_the_report_is_tracked_by_git(name):
+    for kind in ("outs", "metrics", "plots"):
+        for entry in STAGES[name].get(kind, []):
+            path, options = next(iter(entry.items())) if isinstance(entry, dict) else (entry, {})
+            assert options.get("cache", True) == (name != "report"), f"{name}: {path}"

@@ -25,7 +25,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "data" / "tiny_params.yaml"
-COPY = ["aqil", "stages", "dvc.yaml", ".dvc/config", ".dvcignore", ".gitignore", "pyproject.toml"]
+COPY = ["aqil", "stages", "dvc.yaml", ".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore", "pyproject.toml"]
 RUNS = ["il250", "il500", "rl500", "il250_rl250"]
 
 
@@ -94,12 +94,15 @@ def fresh_copy(repo: Path) -> Path:
     return repo
 
 
+def every_stage(seed: int) -> set[str]:
+    runs = {f"{r}@{seed}" for r in RUNS} | {f"evaluate@{r}-{seed}" for r in RUNS}
+    return {"check_params", f"collect@{seed}", "report"} | runs
+
+
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
     repo = fresh_copy(tmp_path_factory.mktemp("aqil") / "repo")
-    first = dvc(repo, "repro")
-    expected = {"check_params", "collect@0", "report"} | {f"{r}@0" for r in RUNS} | {f"evaluate@{r}-0" for r in RUNS}
-    assert ran(first) == expected
+    assert ran(dvc(repo, "repro")) == every_stage(0)
     commit(repo, "first run")
     return repo
 
@@ -150,6 +153,32 @@ def test_second_repro_runs_nothing(repo):
     assert dvc(repo, "status", "--json").stdout.strip() in ("{}", "")
 
 
+def test_a_clone_shows_the_published_report_and_a_rerun_reproduces_its_bytes(repo, tmp_path):
+    """README, "Published results": the report's outputs are in git, so a clone shows its numbers with no
+    DVC cache and no compute; the clone's own full rerun then changes nothing but the wall times."""
+    assert run(repo, "git", "status", "--porcelain").stdout == ""  # the fixture committed the run
+    tracked = set(run(repo, "git", "ls-files", "results").stdout.split())
+    report = {f"results/report/{name}" for name in
+              ("report.md", "table2.csv", "table2.json", "summary.txt", "summary.json", "provenance.json")}
+    assert report <= tracked and "results/report/figures/table2.png" in tracked
+    assert not [p for p in tracked - report if not p.startswith("results/report/figures/") and
+                not p.endswith("/.gitignore")]  # per-seed outputs are in DVC's cache only
+    clone = tmp_path / "clone"
+    run(tmp_path, "git", "clone", "-q", str(repo), str(clone))
+    target = "results/report/summary.json"
+    published = json.loads(dvc(repo, "metrics", "show", "--json", target).stdout)
+    assert json.loads(dvc(clone, "metrics", "show", "--json", target).stdout) == published
+    assert "rl500.avg_reward" in dvc(clone, "metrics", "show", target).stdout
+
+    # Nothing is cached there: every training stage runs. (An evaluation may instead be checked out,
+    # when another stage has just written an output with the same bytes into the clone's cache.)
+    assert {"collect@0", "report"} | {f"{r}@0" for r in RUNS} <= ran(dvc(clone, "repro")) <= every_stage(0)
+    changed = {line[3:] for line in run(clone, "git", "status", "--porcelain").stdout.splitlines()}
+    assert changed == {"dvc.lock", "results/report/provenance.json"}, changed  # wall times only
+    assert _output_hashes(clone / "dvc.lock") == _output_hashes(repo / "dvc.lock")
+    assert json.loads(dvc(clone, "metrics", "diff", "--json", "--targets", target).stdout) == {}
+
+
 def test_rl500_episodes_rerun_only_rl500(repo):
     set_param(repo, "rl500.episodes", 5)
     assert ran(dvc(repo, "repro")) == {"check_params", "rl500@0", "evaluate@rl500-0", "report"}
@@ -179,6 +208,7 @@ def test_reruns_give_identical_bytes(repo):
     assert ran(forced) == {"collect@0", "il250@0", "rl500@0", "report"}
     assert _output_hashes(repo / "dvc.lock") == lock_before  # all outputs but the wall-time files
     assert (repo / "results" / "report" / "figures" / "fig8_il250_rl250_loss_reward.png").read_bytes() == figure
+    commit(repo, "forced rerun: new wall times")
 
 
 def test_bad_params_stop_before_training_with_one_line(repo):
@@ -237,7 +267,7 @@ def test_divergence_under_stop_fails_the_stage_and_caches_nothing(repo):
         assert not (repo / "results" / "il250" / "seed0" / "model.pt").exists()
     finally:
         (repo / "params.yaml").write_text(original)
-    dvc(repo, "checkout")
+    dvc(repo, "checkout")  # DVC removed the stage's outputs before running it: back from the cache
     assert dvc(repo, "status", "--json").stdout.strip() in ("{}", "")
 
 
@@ -308,8 +338,7 @@ def test_interrupted_stage_leaves_nothing_and_reruns(repo):
 
 def test_adding_a_seed_runs_only_the_new_seed(repo):
     set_param(repo, "seeds", [0, 1])
-    expected = {"check_params", "collect@1", "report"} | {f"{r}@1" for r in RUNS} | {f"evaluate@{r}-1" for r in RUNS}
-    assert ran(dvc(repo, "repro")) == expected
+    assert ran(dvc(repo, "repro")) == every_stage(1)
     table = json.loads((repo / "results" / "report" / "table2.json").read_text())
     cell = table["runs"]["il250"]["columns"]["avg_reward"]
     assert cell["n"] == 2 and cell["low"] is not None
@@ -348,3 +377,23 @@ def test_same_bytes_on_a_generic_cpu_and_on_this_one(tmp_path):
     hashes = _output_hashes(host / "dvc.lock")
     assert {f"results/{r}/seed0/model.pt" for r in RUNS} | {"results/report/report.md"} <= hashes.keys()
     assert hashes == _output_hashes(generic / "dvc.lock")
+
+
+def test_dropping_a_seed_warns_and_prune_removes_its_files(repo):
+    """After `seeds` shrinks (or `dvc exp apply` of an experiment with fewer seeds), the dropped seed's
+    files make `report` look changed: the report warns, and `python -m aqil.prune --yes` removes them."""
+    set_param(repo, "seeds", [0])
+    proc = dvc(repo, "repro")
+    assert ran(proc) == {"check_params", "report"}
+    output = proc.stdout + proc.stderr
+    # seed 1's collect and four run folders, four evaluations, four timings
+    assert "aqil: warning: 13 result paths belong to seeds not in params.yaml's seeds [0]" in output
+    assert "results/collect/seed1" in output and "python -m aqil.prune --yes" in output
+    listed = run(repo, sys.executable, "-m", "aqil.prune").stdout
+    assert "stale: results/eval/il250/seed1.json" in listed and (repo / "results" / "il250" / "seed1").is_dir()
+    run(repo, sys.executable, "-m", "aqil.prune", "--yes")
+    assert not [*(repo / "results").glob("*/seed1"), *(repo / "results").glob("*/*/seed1.json")]
+    assert (repo / "results" / "il250" / "seed0" / "metrics.json").is_file()
+    again = dvc(repo, "repro")
+    assert ran(again) == {"report"} and "aqil.prune" not in again.stdout + again.stderr
+    assert dvc(repo, "status", "--json").stdout.strip() in ("{}", "")
