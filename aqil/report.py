@@ -221,7 +221,8 @@ def deviations(params: Params, table: dict) -> list[tuple[str, str, str]]:
          "their SGD iteration counters equal 20 x (steps - 19) (RL500: 3,476,700 = 20 x 173,835; RL250: "
          "1,198,360 = 20 x 59,918), so both started from fresh networks; every reference model file records "
          "Keras 2.2.5, whose he_normal has the truncation correction this pipeline uses",
-         "about half of this pipeline's RL500 seeds diverge to NaN in their first few thousand updates; "
+         "many of this pipeline's RL500 seeds diverge to NaN in their first few thousand updates (README, "
+         "Results: 12 of 19 seeds at the paper's settings); "
          "cause not found after trying subnormals not flushed, rewards from the float64 state and Python's "
          "random.sample as the replay sampler (README, Results)"),
         ("Number of runs", "one training run per method", f"`seeds: {params.seeds}`"),
