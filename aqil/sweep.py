@@ -61,7 +61,10 @@ def dvc(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 def _git_changes() -> list[str]:
     proc = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
                           check=True)
-    return [line[3:] for line in proc.stdout.splitlines() if line[3:] != "params.yaml"]
+    # params.yaml is the sweep's to edit; dvc.lock and the git-tracked report are pipeline outputs, which
+    # any dvc repro rewrites: neither is code whose results would then belong to no commit
+    return [path for path in (line[3:] for line in proc.stdout.splitlines())
+            if path not in ("params.yaml", "dvc.lock") and not path.startswith("results/")]
 
 
 class QueueStatus(NamedTuple):
