@@ -146,6 +146,10 @@ class Params:
     il500: EpisodesConfig = field(default_factory=lambda: EpisodesConfig(500))
     rl500: EpisodesConfig = field(default_factory=lambda: EpisodesConfig(500))
     il250_rl250: FinetuneConfig = field(default_factory=FinetuneConfig)
+    # Beyond the paper: standard uses of the same expert data (aqil/baselines.py)
+    bc250: EpisodesConfig = field(default_factory=lambda: EpisodesConfig(250))
+    bc250_rl250: FinetuneConfig = field(default_factory=FinetuneConfig)
+    dagger250: EpisodesConfig = field(default_factory=lambda: EpisodesConfig(250))
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
 
@@ -246,7 +250,7 @@ def _cross_checks(p: Params) -> None:
         raise ConfigError(
             f"dqn.hidden: got {p.dqn.hidden} ({weights:,} parameters); accepted: at most {MAX_WEIGHTS:,} parameters"
         )
-    longest_il = max(p.il250.episodes, p.il500.episodes)
+    longest_il = max(p.il250.episodes, p.il500.episodes, p.bc250.episodes)
     if p.collect.episodes < longest_il:
         raise ConfigError(
             f"collect.episodes: got {p.collect.episodes}; accepted: at least the longest imitation run "

@@ -405,12 +405,13 @@ def large_margin(q: np.ndarray, expert_action: int, margin: float) -> tuple[floa
 def fit_classifier(
     params: np.ndarray, velocity: np.ndarray, owed: np.ndarray, sizes: np.ndarray, lr: float, momentum: float,
     obs: np.ndarray, label: np.ndarray,
-) -> float:
+) -> tuple[float, float]:
     """Behavioural cloning: fit the samples one after another, each one SGD-with-momentum step on the
     softmax cross-entropy of the two outputs (as logits) against the expert's action, as a Keras
     ``categorical_crossentropy`` fit of one sample would. d(loss)/d(logit k) = p_k - [k == label].
 
-    Returns the mean cross-entropy. Two outputs only (the softmax normaliser is then in [1, 2]).
+    Returns the mean cross-entropy and the largest |logit| seen. Two outputs only (the softmax
+    normaliser is then in [1, 2]).
     """
     width = sizes.max()
     acts = np.empty(sizes.sum(), dtype=np.float32)
@@ -421,10 +422,14 @@ def fit_classifier(
     lr32 = np.float32(lr)
     m32 = np.float32(momentum)
     total = 0.0
+    largest = 0.0
     for r in range(obs.shape[0]):
         out = _forward(params, velocity, owed, sizes, lr32, m32, obs[r], acts, active)
         z0 = np.float64(acts[out])
         z1 = np.float64(acts[out + 1])
+        for z in (abs(z0), abs(z1)):
+            if z > largest or z != z:
+                largest = z
         top = z0 if z0 >= z1 else z1
         e0 = _exp(z0 - top)
         e1 = _exp(z1 - top)
@@ -434,7 +439,7 @@ def fit_classifier(
         delta[0] = np.float32(e0 / norm - (1.0 if y == 0 else 0.0))
         delta[1] = np.float32(e1 / norm - (1.0 if y == 1 else 0.0))
         _step_on_outputs(params, velocity, owed, sizes, acts, out, lr32, m32, delta, below, products)
-    return total / obs.shape[0]
+    return total / obs.shape[0], largest
 
 
 @njit(cache=True, nogil=True)

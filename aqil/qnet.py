@@ -253,6 +253,20 @@ class DQNLearner:
         squared, largest = zip(*(self._fit(*row) for row in rows), strict=True)
         return float(torch.stack(squared).sum()) / (2 * n), float(torch.stack(largest).max())
 
+    def fit_classifier(self, obs: np.ndarray, label: np.ndarray) -> tuple[float, float]:
+        """Behavioural cloning: one softmax cross-entropy fit per sample, in order (fused kernel).
+
+        Returns the mean cross-entropy and the largest |output| the fits saw.
+        """
+        self._require_fused("behavioural cloning")
+        loss, largest = kernel.fit_classifier(*self._kernel_state(), np.ascontiguousarray(obs, dtype=np.float32),
+                                              np.asarray(label, dtype=np.int64))
+        return float(loss), float(largest)
+
+    def _require_fused(self, what: str) -> None:
+        if self.backend != "fused":
+            raise ConfigError(f"dqn.device: {what} runs on the fused CPU kernel only; accepted: cpu")
+
     # -- persistence -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, torch.Tensor]:
         self.sync()

@@ -27,6 +27,7 @@ import numpy as np
 from aqil import trajectories
 from aqil.artifacts import ArtifactError, atomic_path, read_json, write_json, write_text
 from aqil.config import Params
+from aqil.expert import PIDExpert
 from aqil.qnet import resolve_device
 from aqil.seeding import derive_seed
 from aqil.train import Agent, RunResult, expert_episode_rewards, imitate, new_learner, reinforce
@@ -37,8 +38,9 @@ from aqil.trajectories import collect_dir
 class RunSpec:
     name: str  # stage and folder name
     label: str  # the paper's name
-    method: Literal["imitation", "rl"]
+    method: Literal["imitation", "rl", "bc", "dagger"]
     init_from: str | None = None  # run whose final network (and momentum) this one continues
+    paper: bool = True  # one of the paper's Table 2 runs (False: a baseline beside AQIL)
 
 
 RUNS: dict[str, RunSpec] = {
@@ -48,8 +50,12 @@ RUNS: dict[str, RunSpec] = {
         RunSpec("il250", "IL250", "imitation"),
         RunSpec("il500", "IL500", "imitation"),
         RunSpec("il250_rl250", "IL250+RL250", "rl", init_from="il250"),
+        RunSpec("bc250", "BC250", "bc", paper=False),
+        RunSpec("bc250_rl250", "BC250+RL250", "rl", init_from="bc250", paper=False),
+        RunSpec("dagger250", "DAgger250", "dagger", paper=False),
     )
 }
+PAPER_RUNS = [name for name, spec in RUNS.items() if spec.paper]
 
 
 def run_dir(results: Path, run: str, seed: int) -> Path:
@@ -71,19 +77,24 @@ def train_stage(run: str, params: Params, seed: int, results: Path) -> None:
         inherited = recorded_divergence(parent)
         learner.load(
             parent / "model.pt",
-            keep_optimizer_state=params.il250_rl250.keep_optimizer_state,
+            keep_optimizer_state=getattr(params, run).keep_optimizer_state,
             diverged=inherited,
         )
     label = f"{spec.label} seed {seed}"
-    agent = Agent(learner, params.dqn, seed, label, diverged=inherited)
+    classify = spec.method in ("bc", "dagger")  # fit the expert's action (cross-entropy), not Q-values
+    agent = Agent(learner, params.dqn, seed, label, diverged=inherited,
+                  fit=(lambda b: learner.fit_classifier(b.obs, b.action)) if classify else None)
     episodes = _episodes(params, run)
 
-    traj = trajectories.load(collect_dir(results, seed) / "trajectories") if spec.method == "imitation" else None
+    from_data = spec.method in ("imitation", "bc")
+    traj = trajectories.load(collect_dir(results, seed) / "trajectories") if from_data else None
     start = time.perf_counter()
     if traj is not None:
-        result = imitate(agent, traj, episodes, params.rewards, label)
+        result = imitate(agent, traj, episodes, params.rewards, label, store_expert_action=spec.method == "bc")
     else:
-        result = reinforce(agent, params.env, episodes, params.rewards, derive_seed(seed, "rl-env"), label)
+        labeller = PIDExpert(params.expert) if spec.method == "dagger" else None
+        result = reinforce(agent, params.env, episodes, params.rewards, derive_seed(seed, "rl-env"), label,
+                           labeller=labeller)
     seconds = time.perf_counter() - start
     expert = expert_episode_rewards(traj, episodes, params.rewards) if traj is not None else None
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,9 +23,10 @@ from tqdm import tqdm
 
 from aqil.config import ConfigError, DQNConfig, EnvConfig, RewardsConfig
 from aqil.env import THETA_INDEX, make_env, reset_options
+from aqil.expert import PIDExpert
 from aqil.progress import progress
 from aqil.qnet import Backend, DQNLearner, QNetwork, keras_init_
-from aqil.replay import ReplayMemory
+from aqil.replay import Batch, ReplayMemory
 from aqil.rewards import Rewards
 from aqil.seeding import numpy_rng
 from aqil.trajectories import Trajectories
@@ -101,9 +103,13 @@ class Agent:
     """A learner with its replay memory, exploration schedule and divergence watch."""
 
     def __init__(
-        self, learner: DQNLearner, cfg: DQNConfig, seed: int, label: str = "training", diverged: bool = False
+        self, learner: DQNLearner, cfg: DQNConfig, seed: int, label: str = "training", diverged: bool = False,
+        fit: Callable[[Batch], tuple[float, float]] | None = None,
     ) -> None:
         self.learner = learner
+        # what one update does with a sampled minibatch: the paper's Q-learning fits by default; the
+        # baselines beside AQIL (aqil/baselines.py) fit other losses through the same memory and schedule
+        self.fit = fit if fit is not None else (lambda batch: learner.update(*batch))
         self.cfg = cfg
         self.label = label
         self.episode = 0  # set by the training loop, for messages
@@ -124,7 +130,7 @@ class Agent:
         self.memory.add(obs, action, reward, next_obs, done)
         if len(self.memory) < self.batch_size:
             return
-        loss, max_q = self.learner.update(*self.memory.sample(self.batch_size))
+        loss, max_q = self.fit(self.memory.sample(self.batch_size))
         self.losses.append(loss)
         self.max_q = max(self.max_q, max_q) if max_q == max_q else max_q  # a NaN sticks
         self.explorer.decay()
@@ -174,9 +180,14 @@ def _result(rewards, steps, capped, epsilons, max_q, losses, diverged) -> RunRes
 
 
 def imitate(
-    agent: Agent, trajectories: Trajectories, episodes: int, rewards_cfg: RewardsConfig, label: str
+    agent: Agent, trajectories: Trajectories, episodes: int, rewards_cfg: RewardsConfig, label: str,
+    store_expert_action: bool = False,
 ) -> RunResult:
-    """Q-imitation-learning: replay the expert's episodes, scoring the network's action by the IL reward."""
+    """Q-imitation-learning: replay the expert's episodes, scoring the network's action by the IL reward.
+
+    With ``store_expert_action`` the memory holds the expert's action instead of the network's (the
+    label for behavioural cloning); the reported reward is still the IL reward of the network's action.
+    """
     rewards = Rewards(rewards_cfg)
     ep_rewards, ep_steps, ep_eps, ep_q = [], [], [], []
     data = trajectories.first(episodes)
@@ -190,7 +201,8 @@ def imitate(
                 action = agent.act(obs)
                 done = bool(data.terminated[t])
                 r = float(rewards.il(theta_next[t], data.expert_action[t], action, done))
-                agent.learn(obs, action, r, data.next_obs[t], done)
+                stored = int(data.expert_action[t]) if store_expert_action else action
+                agent.learn(obs, stored, r, data.next_obs[t], done)
                 total += r
                 t += 1
             ep_rewards.append(total)
@@ -203,9 +215,14 @@ def imitate(
 
 
 def reinforce(
-    agent: Agent, env_cfg: EnvConfig, episodes: int, rewards_cfg: RewardsConfig, env_seed: int, label: str
+    agent: Agent, env_cfg: EnvConfig, episodes: int, rewards_cfg: RewardsConfig, env_seed: int, label: str,
+    labeller: PIDExpert | None = None,
 ) -> RunResult:
-    """Deep Q-learning in the environment with the Gaussian angle reward."""
+    """Deep Q-learning in the environment with the Gaussian angle reward.
+
+    With a ``labeller`` (DAgger) the network still drives, but the memory holds the expert's action
+    for every visited state: the expert follows the network's trajectory as if it were driving.
+    """
     rewards = Rewards(rewards_cfg)
     env = make_env(env_cfg)
     options = reset_options(env_cfg)
@@ -214,11 +231,16 @@ def reinforce(
     with progress(episodes, label) as bar:
         for _ in range(episodes):
             total, steps, terminated = 0.0, 0, False
+            if labeller is not None:
+                labeller.start_episode(float(obs[THETA_INDEX]))
             while not terminated and steps < env_cfg.max_episode_steps:
                 action = agent.act(obs)
+                stored = action if labeller is None else labeller.act()
                 next_obs, _, terminated, _, _ = env.step(action)
+                if labeller is not None:
+                    labeller.observe(next_obs[THETA_INDEX])
                 r = float(rewards.rl(next_obs[THETA_INDEX], terminated))
-                agent.learn(obs, action, r, next_obs, terminated)
+                agent.learn(obs, stored, r, next_obs, terminated)
                 total += r
                 steps += 1
                 obs = next_obs

@@ -52,7 +52,7 @@ def test_bc_fit_equals_autograd_cross_entropy_step(label):
     learner.update(*_batch(seed=5))  # non-zero momentum
     reference, opt = _reference_with_momentum(learner)
     obs = (np.random.default_rng(3).standard_normal((1, 4)) * 0.5).astype(np.float32)
-    loss = kernel.fit_classifier(*learner._kernel_state(), obs, np.array([label]))
+    loss, _ = learner.fit_classifier(obs, np.array([label]))
     opt.zero_grad()
     expected = F.cross_entropy(reference(torch.from_numpy(obs)), torch.tensor([label]))
     expected.backward()
