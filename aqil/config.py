@@ -122,6 +122,18 @@ class FinetuneConfig:
 
 
 @dataclass(frozen=True)
+class DQfDConfig:
+    """DQfD250+RL250; constants from Hester et al. (2018), "Deep Q-learning from Demonstrations"."""
+
+    demo_episodes: int = count(MAX_EPISODES, default=250)  # expert episodes: pretraining data, kept in replay
+    episodes: int = count(MAX_EPISODES, default=250)  # RL episodes after the pretraining
+    n_step: int = count(1_000, default=10)  # n of the n-step return (the paper's n = 10)
+    margin: float = positive(default=0.8)  # large-margin l(a_E, a) for a != a_E (the paper's 0.8)
+    lambda_n: float = nonnegative(default=1.0)  # weight of the n-step loss (the paper's lambda_1 = 1)
+    lambda_e: float = nonnegative(default=1.0)  # weight of the large-margin loss (the paper's lambda_2 = 1)
+
+
+@dataclass(frozen=True)
 class EvaluateConfig:
     episodes: int = count(MAX_EPISODES, default=10)
     seed: int = field(default=2004, metadata=_check("interval", 0, 2**63 - 1))
@@ -150,6 +162,7 @@ class Params:
     bc250: EpisodesConfig = field(default_factory=lambda: EpisodesConfig(250))
     bc250_rl250: FinetuneConfig = field(default_factory=FinetuneConfig)
     dagger250: EpisodesConfig = field(default_factory=lambda: EpisodesConfig(250))
+    dqfd250_rl250: DQfDConfig = field(default_factory=DQfDConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
 
@@ -250,7 +263,7 @@ def _cross_checks(p: Params) -> None:
         raise ConfigError(
             f"dqn.hidden: got {p.dqn.hidden} ({weights:,} parameters); accepted: at most {MAX_WEIGHTS:,} parameters"
         )
-    longest_il = max(p.il250.episodes, p.il500.episodes, p.bc250.episodes)
+    longest_il = max(p.il250.episodes, p.il500.episodes, p.bc250.episodes, p.dqfd250_rl250.demo_episodes)
     if p.collect.episodes < longest_il:
         raise ConfigError(
             f"collect.episodes: got {p.collect.episodes}; accepted: at least the longest imitation run "

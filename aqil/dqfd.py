@@ -1,49 +1,147 @@
-"""DQfD's n-step returns over recorded episodes (Hester et al., 2018, "Deep Q-learning from
-Demonstrations"). The loss itself is fitted by ``aqil.kernel.fit_dqfd``.
+"""DQfD (Hester et al., 2018, "Deep Q-learning from Demonstrations"): its replay memory, which keeps
+the demonstrations and stores every transition with its n-step return. The loss is fitted by
+``aqil.kernel.fit_dqfd``; the run (pretraining, then RL) is ``train_dqfd`` below.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 import numpy as np
 
-
-class NStep(NamedTuple):
-    """Per transition t: R = sum_{i<k} gamma^i r_{t+i} over k = min(n, steps left in the episode),
-    the state to bootstrap from (the next state of transition t+k-1), gamma^k, and whether t+k-1
-    ended the episode by termination (then there is nothing to bootstrap)."""
-
-    returns: np.ndarray  # float64
-    bootstrap_index: np.ndarray  # int64, index of transition t+k-1 (its next state)
-    discount: np.ndarray  # float64, gamma^k
-    done: np.ndarray  # bool
+from aqil.config import Params, RewardsConfig
+from aqil.env import THETA_INDEX
+from aqil.progress import progress
+from aqil.qnet import DQNLearner
+from aqil.rewards import Rewards
+from aqil.seeding import derive_seed, numpy_rng
+from aqil.train import Agent, RunResult, reinforce
+from aqil.trajectories import Trajectories
 
 
-def n_step_returns(reward: np.ndarray, terminated: np.ndarray, episode_length: np.ndarray, gamma: float,
-                   n: int) -> NStep:
-    """n-step returns of transitions stored episode after episode (``episode_length`` of each).
+class DQfDBatch(NamedTuple):
+    obs: np.ndarray
+    action: np.ndarray
+    reward: np.ndarray
+    next_obs: np.ndarray
+    done: np.ndarray
+    n_return: np.ndarray
+    n_obs: np.ndarray
+    n_discount: np.ndarray
+    n_done: np.ndarray
+    expert: np.ndarray
 
-    An episode cut at the step cap is not terminated: its last transitions bootstrap from the last
-    next state. Sums run in time order in float64, so the bytes are the same on every CPU.
+
+class DQfDMemory:
+    """Replay for DQfD: the demonstrations stay for good, the agent's transitions cycle after them.
+
+    Every transition is stored with its n-step return, so a transition enters the memory once the
+    next n - 1 of its episode are known (or its episode has ended). Minibatches are drawn uniformly
+    over demonstrations and agent transitions together: a simplification of DQfD's prioritized replay
+    with a priority bonus for demonstrations (README, "Beyond the paper").
     """
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
-    total = int(np.sum(episode_length))
-    if len(reward) != total or len(terminated) != total:
-        raise ValueError(f"{len(reward)} rewards and {len(terminated)} flags for episodes of {total} steps")
-    returns = np.zeros(total)
-    index = np.zeros(total, dtype=np.int64)
-    discount = np.zeros(total)
-    done = np.zeros(total, dtype=bool)
-    start = 0
-    for length in np.asarray(episode_length, dtype=np.int64).tolist():
-        for t in range(start, start + length):
-            k = min(n, start + length - t)
-            value, factor = 0.0, 1.0
-            for i in range(k):
-                value += factor * float(reward[t + i])
-                factor *= gamma
-            returns[t], index[t], discount[t], done[t] = value, t + k - 1, factor, bool(terminated[t + k - 1])
-        start += length
-    return NStep(returns, index, discount, done)
+
+    def __init__(self, capacity: int, n: int, gamma: float, rng: np.random.Generator) -> None:
+        self.capacity, self.n, self.gamma, self.rng = capacity, n, gamma, rng
+        self.obs = np.zeros((capacity, 4), dtype=np.float32)
+        self.next_obs = np.zeros((capacity, 4), dtype=np.float32)
+        self.n_obs = np.zeros((capacity, 4), dtype=np.float32)
+        self.action = np.zeros(capacity, dtype=np.int64)
+        self.reward = np.zeros(capacity)
+        self.n_return = np.zeros(capacity)
+        self.n_discount = np.zeros(capacity)
+        self.done = np.zeros(capacity, dtype=bool)
+        self.n_done = np.zeros(capacity, dtype=bool)
+        self.expert = np.zeros(capacity, dtype=bool)
+        self.demonstrations = True  # what ``add`` stores: demonstrations until ``stop_demonstrations``
+        self.n_demo = 0
+        self.size = 0
+        self._next = 0
+        self._pending: list[tuple[np.ndarray, int, float, np.ndarray, bool]] = []
+
+    def __len__(self) -> int:
+        return self.size
+
+    def stop_demonstrations(self) -> None:
+        """From now on ``add`` stores the agent's transitions, after the demonstrations."""
+        self.end_episode()
+        self.demonstrations = False
+
+    def add(self, obs: np.ndarray, action: int, reward: float, next_obs: np.ndarray, done: bool) -> None:
+        self._pending.append((np.array(obs, dtype=np.float32), int(action), float(reward),
+                              np.array(next_obs, dtype=np.float32), bool(done)))
+        if done:
+            self.end_episode()
+        elif len(self._pending) == self.n:
+            self._commit_first()
+
+    def end_episode(self) -> None:
+        """Store what is still waiting for its n-step return (an episode cut at the cap bootstraps)."""
+        while self._pending:
+            self._commit_first()
+
+    def _commit_first(self) -> None:
+        value, factor = 0.0, 1.0
+        for _, _, r, _, _ in self._pending:  # at most n, in time order
+            value += factor * r
+            factor *= self.gamma
+        obs, action, reward, next_obs, done = self._pending.pop(0)
+        last = self._pending[-1] if self._pending else (obs, action, reward, next_obs, done)
+        if self.demonstrations:
+            if self.n_demo >= self.capacity:
+                raise ValueError(f"dqn.memory_size: {self.capacity} cannot hold the demonstrations")
+            i = self.n_demo
+            self.n_demo += 1
+            self._next = self.n_demo
+        else:
+            if self.capacity == self.n_demo:
+                raise ValueError(f"dqn.memory_size: {self.capacity} leaves no room after the demonstrations")
+            i = self._next
+            self._next = i + 1 if i + 1 < self.capacity else self.n_demo
+        self.obs[i], self.action[i], self.reward[i] = obs, action, reward
+        self.next_obs[i], self.done[i] = next_obs, done
+        self.n_return[i], self.n_obs[i], self.n_discount[i], self.n_done[i] = value, last[3], factor, last[4]
+        self.expert[i] = self.demonstrations
+        self.size = min(self.size + 1, self.capacity)
+
+    def sample(self, batch_size: int) -> DQfDBatch:
+        idx = self.rng.choice(self.size, size=batch_size, replace=False)
+        return DQfDBatch(self.obs[idx], self.action[idx], self.reward[idx], self.next_obs[idx], self.done[idx],
+                         self.n_return[idx], self.n_obs[idx], self.n_discount[idx], self.n_done[idx],
+                         self.expert[idx])
+
+
+def pretrain(agent: Agent, trajectories: Trajectories, episodes: int, rewards_cfg: RewardsConfig, label: str) -> None:
+    """DQfD's pretraining: the expert's transitions, with the environment's reward, enter the memory
+    one by one as the paper's imitation runs replay them, and every step makes one update, so the
+    pretraining makes as many updates as IL250 on the same episodes."""
+    data = trajectories.first(episodes)
+    reward = Rewards(rewards_cfg).rl(data.next_obs[:, THETA_INDEX], data.terminated)
+    t = 0
+    with progress(episodes, label) as bar:
+        for length, capped in zip(data.episode_length.tolist(), data.capped.tolist(), strict=True):
+            for _ in range(length):
+                agent.learn(data.obs[t], int(data.expert_action[t]), float(reward[t]), data.next_obs[t],
+                            bool(data.terminated[t]))
+                t += 1
+            agent.end_episode()
+            agent.episode += 1
+            bar.episode_done(length, float(reward[t - length : t].sum()), capped=bool(capped))
+
+
+def train_dqfd(learner: DQNLearner, params: Params, seed: int, trajectories: Trajectories, label: str) -> RunResult:
+    """DQfD250+RL250: pretraining on the demonstrations, then the paper's RL episodes with the
+    demonstrations kept in replay and the same loss (the margin term on demonstrations only)."""
+    cfg = params.dqfd250_rl250
+    memory = DQfDMemory(params.dqn.memory_size, cfg.n_step, params.dqn.gamma, numpy_rng(seed, "replay"))
+
+    def fit(batch: DQfDBatch) -> tuple[float, float]:
+        return learner.fit_dqfd(batch, cfg.margin, cfg.lambda_n, cfg.lambda_e)
+
+    first = Agent(learner, params.dqn, seed, f"{label} pretraining", fit=fit, memory=memory)
+    pretrain(first, trajectories, cfg.demo_episodes, params.rewards, f"{label} pretraining")
+    memory.stop_demonstrations()
+    agent = Agent(learner, params.dqn, seed, label, diverged=first.diverged, fit=fit, memory=memory)
+    result = reinforce(agent, params.env, cfg.episodes, params.rewards, derive_seed(seed, "rl-env"), label)
+    return dataclasses.replace(result, losses=np.concatenate([np.asarray(first.losses, np.float32), result.losses]))

@@ -263,6 +263,12 @@ class DQNLearner:
                                               np.asarray(label, dtype=np.int64))
         return float(loss), float(largest)
 
+    def fit_dqfd(self, batch, margin: float, lambda_n: float, lambda_e: float) -> tuple[float, float]:
+        """DQfD's loss (aqil/kernel.py: fit_dqfd) on a ``DQfDBatch``, one sample after another."""
+        self._require_fused("DQfD")
+        loss, largest = kernel.fit_dqfd(*self._kernel_state(), self.gamma, *batch, margin, lambda_n, lambda_e)
+        return float(loss), float(largest)
+
     def _require_fused(self, what: str) -> None:
         if self.backend != "fused":
             raise ConfigError(f"dqn.device: {what} runs on the fused CPU kernel only; accepted: cpu")

@@ -44,6 +44,9 @@ class ReplayMemory:
         self._next = (i + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
+    def end_episode(self) -> None:
+        """Nothing waits here (n-step memories store an episode's last transitions now)."""
+
     def sample(self, batch_size: int) -> Batch:
         idx = self.rng.choice(self.size, size=batch_size, replace=False)
         return Batch(self.obs[idx], self.action[idx], self.reward[idx], self.next_obs[idx], self.done[idx])

@@ -27,6 +27,7 @@ import numpy as np
 from aqil import trajectories
 from aqil.artifacts import ArtifactError, atomic_path, read_json, write_json, write_text
 from aqil.config import Params
+from aqil.dqfd import train_dqfd
 from aqil.expert import PIDExpert
 from aqil.qnet import resolve_device
 from aqil.seeding import derive_seed
@@ -38,7 +39,7 @@ from aqil.trajectories import collect_dir
 class RunSpec:
     name: str  # stage and folder name
     label: str  # the paper's name
-    method: Literal["imitation", "rl", "bc", "dagger"]
+    method: Literal["imitation", "rl", "bc", "dagger", "dqfd"]
     init_from: str | None = None  # run whose final network (and momentum) this one continues
     paper: bool = True  # one of the paper's Table 2 runs (False: a baseline beside AQIL)
 
@@ -53,6 +54,7 @@ RUNS: dict[str, RunSpec] = {
         RunSpec("bc250", "BC250", "bc", paper=False),
         RunSpec("bc250_rl250", "BC250+RL250", "rl", init_from="bc250", paper=False),
         RunSpec("dagger250", "DAgger250", "dagger", paper=False),
+        RunSpec("dqfd250_rl250", "DQfD250+RL250", "dqfd", paper=False),
     )
 }
 PAPER_RUNS = [name for name, spec in RUNS.items() if spec.paper]
@@ -86,17 +88,20 @@ def train_stage(run: str, params: Params, seed: int, results: Path) -> None:
                   fit=(lambda b: learner.fit_classifier(b.obs, b.action)) if classify else None)
     episodes = _episodes(params, run)
 
-    from_data = spec.method in ("imitation", "bc")
-    traj = trajectories.load(collect_dir(results, seed) / "trajectories") if from_data else None
+    imitation = spec.method in ("imitation", "bc")  # episodes of the expert's data, in IL-reward units
+    needs_data = imitation or spec.method == "dqfd"
+    traj = trajectories.load(collect_dir(results, seed) / "trajectories") if needs_data else None
     start = time.perf_counter()
-    if traj is not None:
+    if imitation:
         result = imitate(agent, traj, episodes, params.rewards, label, store_expert_action=spec.method == "bc")
+    elif spec.method == "dqfd":
+        result = train_dqfd(learner, params, seed, traj, label)
     else:
         labeller = PIDExpert(params.expert) if spec.method == "dagger" else None
         result = reinforce(agent, params.env, episodes, params.rewards, derive_seed(seed, "rl-env"), label,
                            labeller=labeller)
     seconds = time.perf_counter() - start
-    expert = expert_episode_rewards(traj, episodes, params.rewards) if traj is not None else None
+    expert = expert_episode_rewards(traj, episodes, params.rewards) if imitation else None
 
     out = run_dir(results, run, seed)
     learner.save(out / "model.pt")

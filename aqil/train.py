@@ -104,7 +104,7 @@ class Agent:
 
     def __init__(
         self, learner: DQNLearner, cfg: DQNConfig, seed: int, label: str = "training", diverged: bool = False,
-        fit: Callable[[Batch], tuple[float, float]] | None = None,
+        fit: Callable[[Batch], tuple[float, float]] | None = None, memory: ReplayMemory | None = None,
     ) -> None:
         self.learner = learner
         # what one update does with a sampled minibatch: the paper's Q-learning fits by default; the
@@ -115,7 +115,7 @@ class Agent:
         self.episode = 0  # set by the training loop, for messages
         self.diverged = diverged  # True from the start when continuing a network that diverged
         self.batch_size = cfg.batch_size
-        self.memory = ReplayMemory(cfg.memory_size, 4, numpy_rng(seed, "replay"))
+        self.memory = memory if memory is not None else ReplayMemory(cfg.memory_size, 4, numpy_rng(seed, "replay"))
         self.explorer = EpsilonGreedy(cfg, numpy_rng(seed, "explore"))
         self.losses: list[float] = []
         self.max_q = 0.0  # largest |Q| since the last ``end_episode``
@@ -139,6 +139,7 @@ class Agent:
 
     def end_episode(self) -> float:
         """Check the weights; return the largest |Q| of the episode's updates and reset it."""
+        self.memory.end_episode()
         if not self.diverged:
             bad = self.learner.non_finite_parameters()
             if bad:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from test_qnet import _batch, _learner
 
 from aqil import kernel
-from aqil.dqfd import n_step_returns
+from aqil.dqfd import DQfDMemory
 from aqil.qnet import QNetwork
 
 
@@ -120,16 +120,34 @@ def test_large_margin_is_zero_when_the_expert_leads_by_the_margin():
 
 
 def test_n_step_returns_on_a_hand_made_trajectory():
-    # two episodes: 4 steps ending in termination, then 3 steps cut at a cap (not terminated)
-    reward = np.array([1.0, 2.0, 3.0, -1.0, 0.5, 0.5, 0.5])
-    terminated = np.array([0, 0, 0, 1, 0, 0, 0], dtype=bool)
-    got = n_step_returns(reward, terminated, np.array([4, 3]), gamma=0.5, n=2)
-    np.testing.assert_allclose(got.returns, [1 + 0.5 * 2, 2 + 0.5 * 3, 3 + 0.5 * -1, -1, 0.75, 0.75, 0.5])
-    assert got.bootstrap_index.tolist() == [1, 2, 3, 3, 5, 6, 6]
-    np.testing.assert_allclose(got.discount, [0.25, 0.25, 0.25, 0.5, 0.25, 0.25, 0.5])
-    assert got.done.tolist() == [False, False, True, True, False, False, False]
-    with pytest.raises(ValueError, match="n must be >= 1"):
-        n_step_returns(reward, terminated, np.array([4, 3]), gamma=0.5, n=0)
+    """Two episodes: 4 steps ending in termination, then 3 steps cut at the cap (not terminated)."""
+    memory = DQfDMemory(capacity=10, n=2, gamma=0.5, rng=np.random.default_rng(0))
+    obs = [np.full(4, t, dtype=np.float32) for t in range(8)]  # state t+1 follows state t
+    steps = [(0, 1.0, False), (1, 2.0, False), (2, 3.0, False), (3, -1.0, True), (4, 0.5, False), (5, 0.5, False),
+             (6, 0.5, False)]
+    for t, r, done in steps:
+        memory.add(obs[t], t % 2, r, obs[t + 1], done)
+        if t == 3:
+            assert len(memory) == 4  # a terminated episode is stored at once
+    assert len(memory) == 6  # the last one waits for its n-step return ...
+    memory.end_episode()  # ... until the episode is cut
+    assert len(memory) == 7 and memory.n_demo == 7 and memory.expert[:7].all()
+    np.testing.assert_allclose(memory.n_return[:7], [1 + 0.5 * 2, 2 + 0.5 * 3, 3 + 0.5 * -1, -1, 0.75, 0.75, 0.5])
+    assert memory.n_obs[:7, 0].tolist() == [2, 3, 4, 4, 6, 7, 7]  # the state to bootstrap from
+    np.testing.assert_allclose(memory.n_discount[:7], [0.25, 0.25, 0.25, 0.5, 0.25, 0.25, 0.5])
+    assert memory.n_done[:7].tolist() == [False, False, True, True, False, False, False]
+
+
+def test_demonstrations_stay_while_agent_transitions_cycle():
+    memory = DQfDMemory(capacity=5, n=1, gamma=0.9, rng=np.random.default_rng(0))
+    for _ in range(3):
+        memory.add(np.zeros(4), 1, 1.0, np.zeros(4), False)
+    memory.stop_demonstrations()
+    for t in range(5):
+        memory.add(np.full(4, t), 0, 0.0, np.zeros(4), False)
+    assert memory.expert.tolist() == [True, True, True, False, False] and memory.n_demo == 3
+    assert memory.obs[3:, 0].tolist() == [4, 3]  # the agent's ring after the demonstrations
+    assert len(memory) == 5 and memory.sample(5).expert.sum() == 3
 
 
 def test_portable_exp_and_log_are_within_a_few_ulp_of_libm():
