@@ -167,3 +167,23 @@ def table2_figure(
         fig.suptitle("Table 2: ours vs the paper; verdict per cell; hatched: some training episodes hit the step cap")
         fig.tight_layout()
         save(fig, path)
+
+
+def evaluation_figure(path: Path, labels: list[str], evals: list[dict]) -> None:
+    """Greedy-evaluation reward by method: mean over seeds, its 95% interval, and every seed."""
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(1.6 * len(labels) + 2.5, 4.5))
+        for j, ev in enumerate(evals):
+            if ev["low"] is not None:
+                ax.plot([j, j], [ev["low"], ev["high"]], color="#4c72b0", lw=6, alpha=0.35,
+                        label="95% interval of the mean" if j == 0 else None)
+            ax.plot(j, ev["mean"], "D", color="#4c72b0", ms=8, label="mean over seeds" if j == 0 else None)
+            ax.plot(np.full(len(ev["values"]), j + 0.15), ev["values"], "o", ms=3, color="black", alpha=0.6,
+                    label="one seed" if j == 0 else None)
+        ax.set_xticks(np.arange(len(labels)), labels, fontsize=8)
+        ax.set_ylabel("greedy episode reward (RL reward)")
+        ax.set_yscale("symlog", linthresh=10)
+        ax.legend(fontsize=8, loc="upper left")
+        ax.set_title("Greedy evaluation by method (epsilon = 0, fixed start states)")
+        fig.tight_layout()
+        save(fig, path)
