@@ -26,7 +26,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "data" / "tiny_params.yaml"
 COPY = ["aqil", "stages", "dvc.yaml", ".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore", "pyproject.toml"]
-RUNS = ["il250", "il500", "rl500", "il250_rl250"]
+PAPER_RUNS = ["il250", "il500", "rl500", "il250_rl250"]
+BASELINES = ["bc250", "bc250_rl250", "dagger250", "dqfd250_rl250"]
+RUNS = PAPER_RUNS + BASELINES
 
 
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -115,7 +117,7 @@ def test_report_table2_and_figures_exist(repo):
     report = repo / "results" / "report"
     table = json.loads((report / "table2.json").read_text(), parse_constant=_no_nan)  # strict JSON
     json.loads((report / "summary.json").read_text(), parse_constant=_no_nan)
-    assert set(table["runs"]) == set(RUNS)
+    assert set(table["runs"]) == set(PAPER_RUNS) and set(table["baselines"]) == {"il250_rl250", *BASELINES}
     for entry in table["runs"].values():
         for column in ("avg_reward", "best_reward"):
             cell = entry["columns"][column]
@@ -124,9 +126,9 @@ def test_report_table2_and_figures_exist(repo):
     assert isinstance(table["conclusion"]["holds"], bool)
     csv_lines = (report / "table2.csv").read_text().splitlines()
     assert csv_lines[0].startswith("run,label,column,seeds,mean")
-    assert len(csv_lines) == 1 + 2 * len(RUNS)
+    assert len(csv_lines) == 1 + 2 * len(PAPER_RUNS)
     figures = sorted(p.name for p in (report / "figures").glob("*.png"))
-    assert len(figures) == 9 and "table2.png" in figures
+    assert len(figures) == 10 and {"table2.png", "baselines_eval.png"} <= set(figures)
     assert all((report / "figures" / f).stat().st_size > 10_000 for f in figures)
     markdown = (report / "report.md").read_text()
     for needle in ("## Verdict", "331.63", "13,043.02", "## Deviations", "figures/table2.png", "Greedy evaluation"):
@@ -190,6 +192,7 @@ def test_il_reward_reruns_imitation_runs_not_collect_or_rl500(repo):
     assert ran(dvc(repo, "repro")) == {
         "check_params", "il250@0", "il500@0", "il250_rl250@0",
         "evaluate@il250-0", "evaluate@il500-0", "evaluate@il250_rl250-0", "report",
+        "bc250@0", "bc250_rl250@0", "evaluate@bc250-0", "evaluate@bc250_rl250-0",  # BC scores with the IL reward
     }
     commit(repo, "IL reward")
 
@@ -397,3 +400,20 @@ def test_dropping_a_seed_warns_and_prune_removes_its_files(repo):
     again = dvc(repo, "repro")
     assert ran(again) == {"report"} and "aqil.prune" not in again.stdout + again.stderr
     assert dvc(repo, "status", "--json").stdout.strip() in ("{}", "")
+
+
+def test_adding_the_baselines_reruns_none_of_the_papers_runs(tmp_path):
+    """The baseline stages change no definition of the paper's stages: with them added to dvc.yaml, the
+    paper's trained runs and their evaluations are up to date, and only the baselines and report run."""
+    repo = fresh_copy(tmp_path / "repo")
+    full = (repo / "dvc.yaml").read_text()
+    paper_only = yaml.safe_load(full)
+    for name in BASELINES:
+        del paper_only["stages"][name]
+    paper_only["stages"]["evaluate"]["matrix"]["run"] = PAPER_RUNS
+    (repo / "dvc.yaml").write_text(yaml.safe_dump(paper_only, sort_keys=False))
+    dvc(repo, "repro", *[f"evaluate@{r}-0" for r in PAPER_RUNS])
+    (repo / "dvc.yaml").write_text(full)
+    ran_now = ran(dvc(repo, "repro"))
+    baselines = {f"{r}@0" for r in BASELINES} | {f"evaluate@{r}-0" for r in BASELINES}
+    assert ran_now == {"check_params", "report"} | baselines
