@@ -1,6 +1,6 @@
 """DQfD (Hester et al., 2018, "Deep Q-learning from Demonstrations"): its replay memory, which keeps
 the demonstrations and stores every transition with its n-step return. The loss is fitted by
-``aqil.kernel.fit_dqfd``; the run (pretraining, then RL) is ``train_dqfd`` below.
+``aqil.kernel_losses.fit_dqfd``; the run (pretraining, then RL) is ``train_dqfd`` below.
 """
 
 from __future__ import annotations
@@ -10,13 +10,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from aqil.config import Params, RewardsConfig
+from aqil import kernel_losses
+from aqil.config import DQfDConfig, RewardsConfig
 from aqil.env import THETA_INDEX
 from aqil.progress import progress
-from aqil.qnet import DQNLearner
 from aqil.rewards import Rewards
-from aqil.seeding import derive_seed, numpy_rng
-from aqil.train import Agent, RunResult, reinforce
+from aqil.runs import RunContext
+from aqil.seeding import numpy_rng
+from aqil.train import Agent, RunResult
 from aqil.trajectories import Trajectories
 
 
@@ -130,18 +131,20 @@ def pretrain(agent: Agent, trajectories: Trajectories, episodes: int, rewards_cf
             bar.episode_done(length, float(reward[t - length : t].sum()), capped=bool(capped))
 
 
-def train_dqfd(learner: DQNLearner, params: Params, seed: int, trajectories: Trajectories, label: str) -> RunResult:
+def train_dqfd(ctx: RunContext, trajectories: Trajectories) -> RunResult:
     """DQfD250+RL250: pretraining on the demonstrations, then the paper's RL episodes with the
     demonstrations kept in replay and the same loss (the margin term on demonstrations only)."""
-    cfg = params.dqfd250_rl250
-    memory = DQfDMemory(params.dqn.memory_size, cfg.n_step, params.dqn.gamma, numpy_rng(seed, "replay"))
+    cfg: DQfDConfig = ctx.params.dqfd250_rl250
+    dqn = ctx.params.dqn
+    memory = DQfDMemory(dqn.memory_size, cfg.n_step, dqn.gamma, numpy_rng(ctx.seed, "replay"))
 
     def fit(batch: DQfDBatch) -> tuple[float, float]:
-        return learner.fit_dqfd(batch, cfg.margin, cfg.lambda_n, cfg.lambda_e)
+        return ctx.learner.fit_fused(kernel_losses.fit_dqfd, "DQfD", dqn.gamma, *batch,
+                                     cfg.margin, cfg.lambda_n, cfg.lambda_e)
 
-    first = Agent(learner, params.dqn, seed, f"{label} pretraining", fit=fit, memory=memory)
-    pretrain(first, trajectories, cfg.demo_episodes, params.rewards, f"{label} pretraining")
+    first = ctx.agent(fit=fit, memory=memory)
+    pretrain(first, trajectories, cfg.demo_episodes, ctx.params.rewards, f"{ctx.label} pretraining")
     memory.stop_demonstrations()
-    agent = Agent(learner, params.dqn, seed, label, diverged=first.diverged, fit=fit, memory=memory)
-    result = reinforce(agent, params.env, cfg.episodes, params.rewards, derive_seed(seed, "rl-env"), label)
+    agent = Agent(ctx.learner, dqn, ctx.seed, ctx.label, diverged=first.diverged, fit=fit, memory=memory)
+    result = ctx.rl(agent, cfg.episodes)
     return dataclasses.replace(result, losses=np.concatenate([np.asarray(first.losses, np.float32), result.losses]))

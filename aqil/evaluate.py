@@ -7,17 +7,20 @@ so every network of every run faces the same ones.
 
 from __future__ import annotations
 
+import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from aqil.artifacts import write_json
+from aqil.cli import run_stage
 from aqil.config import EnvConfig, Params, RewardsConfig
 from aqil.env import THETA_INDEX, make_env, reset_options
 from aqil.progress import progress
 from aqil.qnet import DQNLearner, resolve_device
 from aqil.rewards import Rewards
-from aqil.runs import RUNS, recorded_divergence, run_dir
+from aqil.runs import RunSpec, recorded_divergence, run_dir
 from aqil.train import new_learner
 
 
@@ -56,16 +59,27 @@ def eval_file(results: Path, run: str, seed: int) -> Path:
     return results / "eval" / run / f"seed{seed}.json"
 
 
-def evaluate_stage(run: str, params: Params, seed: int, results: Path) -> None:
+def evaluate_stage(spec: RunSpec, params: Params, seed: int, results: Path) -> None:
     """Greedy evaluation of one trained network."""
     learner = new_learner(params.dqn, seed, resolve_device(params.dqn.device))
-    folder = run_dir(results, run, seed)
+    folder = run_dir(results, spec.name, seed)
     diverged = recorded_divergence(folder)
     learner.load(folder / "model.pt", diverged=diverged)
     summary = evaluate_greedy(
         learner, params.env, params.rewards, params.evaluate.episodes, params.evaluate.seed,
-        f"evaluate {RUNS[run].label} seed {seed}",
+        f"evaluate {spec.label} seed {seed}",
     )
     # A diverged network is evaluated as the reference would play it (NaN Q-values: action 0), and
     # marked so that the report never passes its numbers off as a trained policy's.
-    write_json(eval_file(results, run, seed), summary | {"diverged": diverged})
+    write_json(eval_file(results, spec.name, seed), summary | {"diverged": diverged})
+
+
+def main(stage: str, runs: dict[str, RunSpec]) -> None:
+    """The evaluation stage ``stage`` (``python -m stages.<stage> RUN --seed N``) for the runs in ``runs``."""
+    usage = f"usage: python -m stages.{stage} RUN --seed N  (RUN one of {', '.join(runs)})"
+    if len(sys.argv) > 1 and sys.argv[1] in ("-h", "--help"):
+        sys.exit(print(f"{usage}\nGreedy evaluation of one run's trained network for one seed.") or 0)
+    spec = runs.get(sys.argv.pop(1)) if len(sys.argv) > 1 and sys.argv[1] in runs else None
+    if spec is None:
+        sys.exit(f"aqil: error: {usage}")
+    run_stage(partial(evaluate_stage, spec), f"Evaluate {spec.name} greedily.")

@@ -18,11 +18,11 @@ import shutil
 import sys
 from pathlib import Path
 
+from aqil.baselines import ALL_RUNS
 from aqil.config import ConfigError, load_params
-from aqil.runs import RUNS
 
 _SEED = re.compile(r"seed(\d+)(\.json)?")
-_SEED_FOLDERS = ["collect", *RUNS]  # results/<name>/seed<N>/
+_SEED_FOLDERS = ["collect", *ALL_RUNS]  # results/<name>/seed<N>/
 _SEED_FILES = ["eval", "timing"]  # results/<name>/<run>/seed<N>.json
 
 

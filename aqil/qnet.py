@@ -30,7 +30,7 @@ from __future__ import annotations
 import io
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -253,25 +253,15 @@ class DQNLearner:
         squared, largest = zip(*(self._fit(*row) for row in rows), strict=True)
         return float(torch.stack(squared).sum()) / (2 * n), float(torch.stack(largest).max())
 
-    def fit_classifier(self, obs: np.ndarray, label: np.ndarray) -> tuple[float, float]:
-        """Behavioural cloning: one softmax cross-entropy fit per sample, in order (fused kernel).
-
-        Returns the mean cross-entropy and the largest |output| the fits saw.
+    def fit_fused(self, loss_kernel: Callable[..., tuple[float, float]], what: str, *inputs) -> tuple[float, float]:
+        """Fit another loss with a fused kernel of the same calling convention as ``kernel.fit_sequential``
+        (the network's buffers first, then ``inputs``): how the baselines (aqil/kernel_losses.py)
+        train this network. Returns the kernel's mean loss and largest |output|.
         """
-        self._require_fused("behavioural cloning")
-        loss, largest = kernel.fit_classifier(*self._kernel_state(), np.ascontiguousarray(obs, dtype=np.float32),
-                                              np.asarray(label, dtype=np.int64))
-        return float(loss), float(largest)
-
-    def fit_dqfd(self, batch, margin: float, lambda_n: float, lambda_e: float) -> tuple[float, float]:
-        """DQfD's loss (aqil/kernel.py: fit_dqfd) on a ``DQfDBatch``, one sample after another."""
-        self._require_fused("DQfD")
-        loss, largest = kernel.fit_dqfd(*self._kernel_state(), self.gamma, *batch, margin, lambda_n, lambda_e)
-        return float(loss), float(largest)
-
-    def _require_fused(self, what: str) -> None:
         if self.backend != "fused":
             raise ConfigError(f"dqn.device: {what} runs on the fused CPU kernel only; accepted: cpu")
+        loss, largest = loss_kernel(*self._kernel_state(), *inputs)
+        return float(loss), float(largest)
 
     # -- persistence -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, torch.Tensor]:

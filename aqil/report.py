@@ -33,6 +33,7 @@ from aqil.artifacts import (
     write_json,
     write_text,
 )
+from aqil.baselines import ALL_RUNS, BASELINES
 from aqil.config import Params, to_dict
 from aqil.qnet import check_architecture, expected_shapes, read_state
 from aqil.runs import RUNS, run_dir, timing_file
@@ -109,8 +110,6 @@ def build_table2(params: Params, results: Path) -> dict:
     return {"seeds": seeds, "runs": runs, "conclusion": _conclusion(runs, len(seeds))}
 
 
-BASELINES = [name for name, spec in RUNS.items() if not spec.paper]
-
 
 def build_baselines(params: Params, results: Path) -> dict:
     """AQIL (IL250+RL250) beside the standard uses of the same expert data: training rewards in their
@@ -120,7 +119,7 @@ def build_baselines(params: Params, results: Path) -> dict:
     samples = params.report.bootstrap_samples
     rows: dict[str, dict] = {}
     for run in [paper.WINNER, *BASELINES]:
-        spec = RUNS[run]
+        spec = ALL_RUNS[run]
         per_seed = [read_json(run_dir(results, run, s) / "metrics.json", ("diverged",), SUMMARY_FIELDS)
                     for s in seeds]
         evals = [read_json(results / "eval" / run / f"seed{s}.json", ("diverged",), EVAL_FIELDS) for s in seeds]

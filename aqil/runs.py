@@ -1,8 +1,11 @@
 """The four training runs of the paper's Table 2, and what each training or evaluation stage writes.
 
 A run is imitation (on the expert's recorded episodes) or RL (in the environment), optionally
-starting from another run's final network. Adding a method means adding a ``RunSpec`` here, a
-stage in dvc.yaml and a three-line script in ``stages/``.
+starting from another run's final network. ``train_run`` does what every run shares (the learner,
+the continued network, timing, the outputs); a method is one function of a ``RunContext``.
+Methods beyond the paper live in aqil/baselines.py, which the paper's stages never import, so that
+adding or editing one leaves the paper's cached results valid. Adding a method there means a
+``RunSpec``, a params block, a stage in dvc.yaml and a three-line script in ``stages/``.
 
 Layout of one run and seed, each file written only after training ends and moved into place
 atomically (an interrupted stage leaves nothing DVC could take for a result)::
@@ -18,30 +21,28 @@ atomically (an interrupted stage leaves nothing DVC could take for a result)::
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
 from aqil import trajectories
 from aqil.artifacts import ArtifactError, atomic_path, read_json, write_json, write_text
 from aqil.config import Params
-from aqil.dqfd import train_dqfd
 from aqil.expert import PIDExpert
-from aqil.qnet import resolve_device
+from aqil.qnet import DQNLearner, resolve_device
 from aqil.seeding import derive_seed
 from aqil.train import Agent, RunResult, expert_episode_rewards, imitate, new_learner, reinforce
-from aqil.trajectories import collect_dir
+from aqil.trajectories import Trajectories, collect_dir
 
 
 @dataclass(frozen=True)
 class RunSpec:
     name: str  # stage and folder name
     label: str  # the paper's name
-    method: Literal["imitation", "rl", "bc", "dagger", "dqfd"]
+    method: str  # a key of the methods table that trains it (here: imitation, rl)
     init_from: str | None = None  # run whose final network (and momentum) this one continues
-    paper: bool = True  # one of the paper's Table 2 runs (False: a baseline beside AQIL)
 
 
 RUNS: dict[str, RunSpec] = {
@@ -51,66 +52,94 @@ RUNS: dict[str, RunSpec] = {
         RunSpec("il250", "IL250", "imitation"),
         RunSpec("il500", "IL500", "imitation"),
         RunSpec("il250_rl250", "IL250+RL250", "rl", init_from="il250"),
-        RunSpec("bc250", "BC250", "bc", paper=False),
-        RunSpec("bc250_rl250", "BC250+RL250", "rl", init_from="bc250", paper=False),
-        RunSpec("dagger250", "DAgger250", "dagger", paper=False),
-        RunSpec("dqfd250_rl250", "DQfD250+RL250", "dqfd", paper=False),
     )
 }
-PAPER_RUNS = [name for name, spec in RUNS.items() if spec.paper]
 
 
 def run_dir(results: Path, run: str, seed: int) -> Path:
     return results / run / f"seed{seed}"
 
 
-def _episodes(params: Params, run: str) -> int:
-    return getattr(params, run).episodes
+@dataclass(frozen=True)
+class RunContext:
+    """What a method gets: the run, its params and seed, and the learner it trains."""
+
+    spec: RunSpec
+    params: Params
+    seed: int
+    results: Path
+    learner: DQNLearner
+    diverged: bool  # continuing a network that diverged
+    label: str  # for progress bars and messages
+
+    @property
+    def episodes(self) -> int:
+        return getattr(self.params, self.spec.name).episodes
+
+    def agent(self, **hooks) -> Agent:
+        """The learner with a fresh replay memory and exploration schedule (``hooks``: see ``Agent``)."""
+        return Agent(self.learner, self.params.dqn, self.seed, self.label, diverged=self.diverged, **hooks)
+
+    def expert_data(self) -> Trajectories:
+        return trajectories.load(collect_dir(self.results, self.seed) / "trajectories")
+
+    def rl(self, agent: Agent, episodes: int, labeller: PIDExpert | None = None) -> RunResult:
+        """The paper's RL episodes, in the environment seeded for this run's seed."""
+        return reinforce(agent, self.params.env, episodes, self.params.rewards, derive_seed(self.seed, "rl-env"),
+                         self.label, labeller=labeller)
+
+
+# A method returns the run's result and, for runs on the expert's episodes, the expert's own reward
+# per episode (the curves' reference line), else None.
+Method = Callable[[RunContext], tuple[RunResult, np.ndarray | None]]
+
+
+def q_imitation(ctx: RunContext) -> tuple[RunResult, np.ndarray]:
+    """The paper's Q-imitation-learning on the expert's first episodes."""
+    data = ctx.expert_data()
+    result = imitate(ctx.agent(), data, ctx.episodes, ctx.params.rewards, ctx.label)
+    return result, expert_episode_rewards(data, ctx.episodes, ctx.params.rewards)
+
+
+def q_learning(ctx: RunContext) -> tuple[RunResult, None]:
+    """The paper's deep Q-learning in the environment."""
+    return ctx.rl(ctx.agent(), ctx.episodes), None
+
+
+METHODS: dict[str, Method] = {"imitation": q_imitation, "rl": q_learning}
 
 
 def train_stage(run: str, params: Params, seed: int, results: Path) -> None:
-    """Train one run for one seed and write its outputs atomically."""
+    """Train one of the paper's runs for one seed and write its outputs atomically."""
     spec = RUNS[run]
-    device = resolve_device(params.dqn.device)
-    learner = new_learner(params.dqn, seed, device)
+    train_run(spec, METHODS[spec.method], params, seed, results)
+
+
+def train_run(spec: RunSpec, method: Method, params: Params, seed: int, results: Path) -> None:
+    """Train ``spec`` with ``method`` for one seed and write its outputs atomically."""
+    learner = new_learner(params.dqn, seed, resolve_device(params.dqn.device))
     inherited = False  # a run that continues a diverged network starts diverged
     if spec.init_from is not None:
         parent = run_dir(results, spec.init_from, seed)
         inherited = recorded_divergence(parent)
         learner.load(
             parent / "model.pt",
-            keep_optimizer_state=getattr(params, run).keep_optimizer_state,
+            keep_optimizer_state=getattr(params, spec.name).keep_optimizer_state,
             diverged=inherited,
         )
-    label = f"{spec.label} seed {seed}"
-    classify = spec.method in ("bc", "dagger")  # fit the expert's action (cross-entropy), not Q-values
-    agent = Agent(learner, params.dqn, seed, label, diverged=inherited,
-                  fit=(lambda b: learner.fit_classifier(b.obs, b.action)) if classify else None)
-    episodes = _episodes(params, run)
-
-    imitation = spec.method in ("imitation", "bc")  # episodes of the expert's data, in IL-reward units
-    needs_data = imitation or spec.method == "dqfd"
-    traj = trajectories.load(collect_dir(results, seed) / "trajectories") if needs_data else None
+    ctx = RunContext(spec, params, seed, results, learner, inherited, f"{spec.label} seed {seed}")
     start = time.perf_counter()
-    if imitation:
-        result = imitate(agent, traj, episodes, params.rewards, label, store_expert_action=spec.method == "bc")
-    elif spec.method == "dqfd":
-        result = train_dqfd(learner, params, seed, traj, label)
-    else:
-        labeller = PIDExpert(params.expert) if spec.method == "dagger" else None
-        result = reinforce(agent, params.env, episodes, params.rewards, derive_seed(seed, "rl-env"), label,
-                           labeller=labeller)
+    result, expert = method(ctx)
     seconds = time.perf_counter() - start
-    expert = expert_episode_rewards(traj, episodes, params.rewards) if imitation else None
 
-    out = run_dir(results, run, seed)
+    out = run_dir(results, spec.name, seed)
     learner.save(out / "model.pt")
     with atomic_path(out / "losses.npy") as tmp, tmp.open("wb") as fh:
         np.save(fh, result.losses, allow_pickle=False)
     write_text(out / "episodes.tsv", episodes_tsv(result, expert))
     write_json(out / "metrics.json", result.summary())
     steps = int(result.episode_steps.sum())
-    write_json(timing_file(results, run, seed), {
+    write_json(timing_file(results, spec.name, seed), {
         "us_per_step": round(seconds / max(steps, 1) * 1e6, 1), "steps": steps, "seconds": round(seconds, 1),
         "backend": learner.backend, "update": params.dqn.update,
     })

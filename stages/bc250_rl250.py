@@ -1,9 +1,9 @@
-"""DVC stage bc250_rl250: train the run for one seed (see aqil/runs.py)."""
+"""DVC stage bc250_rl250: train the run for one seed (see aqil/baselines.py)."""
 
 from functools import partial
 
+from aqil.baselines import train_stage
 from aqil.cli import run_stage
-from aqil.runs import train_stage
 
 if __name__ == "__main__":
     run_stage(partial(train_stage, "bc250_rl250"), "Train bc250_rl250 for one seed.")

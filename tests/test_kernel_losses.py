@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from test_qnet import _batch, _learner
 
-from aqil import kernel
+from aqil import kernel_losses
 from aqil.dqfd import DQfDMemory
 from aqil.qnet import QNetwork
 
@@ -52,7 +52,7 @@ def test_bc_fit_equals_autograd_cross_entropy_step(label):
     learner.update(*_batch(seed=5))  # non-zero momentum
     reference, opt = _reference_with_momentum(learner)
     obs = (np.random.default_rng(3).standard_normal((1, 4)) * 0.5).astype(np.float32)
-    loss, _ = learner.fit_classifier(obs, np.array([label]))
+    loss, _ = learner.fit_fused(kernel_losses.fit_classifier, "BC", obs, np.array([label]))
     opt.zero_grad()
     expected = F.cross_entropy(reference(torch.from_numpy(obs)), torch.tensor([label]))
     expected.backward()
@@ -71,7 +71,7 @@ def _dqfd_inputs(n: int, expert: bool, seed: int = 6):
 
 
 def _dqfd(learner, inputs, margin=0.8, lambda_n=1.0, lambda_e=1.0):
-    return kernel.fit_dqfd(*learner._kernel_state(), 0.95, *inputs.values(), margin, lambda_n, lambda_e)
+    return kernel_losses.fit_dqfd(*learner._kernel_state(), 0.95, *inputs.values(), margin, lambda_n, lambda_e)
 
 
 def test_dqfd_fit_equals_autograd_step_on_its_loss():
@@ -111,11 +111,11 @@ def test_dqfd_without_n_step_and_margin_terms_is_the_reference_fit():
 
 def test_large_margin_is_zero_when_the_expert_leads_by_the_margin():
     q = np.array([1.0, 1.8], dtype=np.float32)
-    assert kernel.large_margin(q, 1, 0.75) == (0.0, 1)  # leads by 0.8 > 0.75
-    assert kernel.large_margin(np.array([1.0, 1.75], dtype=np.float32), 1, 0.75) == (0.0, 1)  # exactly
-    loss, best = kernel.large_margin(q, 1, 0.9)  # leads by less than the margin
+    assert kernel_losses.large_margin(q, 1, 0.75) == (0.0, 1)  # leads by 0.8 > 0.75
+    assert kernel_losses.large_margin(np.array([1.0, 1.75], dtype=np.float32), 1, 0.75) == (0.0, 1)  # exactly
+    loss, best = kernel_losses.large_margin(q, 1, 0.9)  # leads by less than the margin
     assert best == 0 and loss == pytest.approx(0.1, abs=1e-6)
-    loss, best = kernel.large_margin(q, 0, 0.8)  # the expert's action is the worse one
+    loss, best = kernel_losses.large_margin(q, 0, 0.8)  # the expert's action is the worse one
     assert best == 1 and loss == pytest.approx(0.8 + 0.8, abs=1e-6)
 
 
@@ -153,7 +153,8 @@ def test_demonstrations_stay_while_agent_transitions_cycle():
 def test_portable_exp_and_log_are_within_a_few_ulp_of_libm():
     xs = np.concatenate([np.linspace(-40, 40, 20_001), [0.0, -0.0, 1e-300, -700.0, 700.0]])
     for x in xs.tolist():
-        assert abs(kernel._exp(x) - math.exp(x)) <= 4 * math.ulp(math.exp(x)), x
+        assert abs(kernel_losses.exp64(x) - math.exp(x)) <= 4 * math.ulp(math.exp(x)), x
     for s in np.linspace(1.0, 2.0, 10_001).tolist():
-        assert abs(kernel._log_1_to_2(s) - math.log(s)) <= 4 * math.ulp(math.log(s)), s
-    assert kernel._exp(800.0) == math.inf and kernel._exp(-800.0) == 0.0 and math.isnan(kernel._exp(math.nan))
+        assert abs(kernel_losses.log_1_to_2(s) - math.log(s)) <= 4 * math.ulp(math.log(s)), s
+    assert kernel_losses.exp64(800.0) == math.inf and kernel_losses.exp64(-800.0) == 0.0
+    assert math.isnan(kernel_losses.exp64(math.nan))

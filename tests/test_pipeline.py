@@ -29,6 +29,13 @@ COPY = ["aqil", "stages", "dvc.yaml", ".dvc/config", ".dvc/.gitignore", ".dvcign
 PAPER_RUNS = ["il250", "il500", "rl500", "il250_rl250"]
 BASELINES = ["bc250", "bc250_rl250", "dagger250", "dqfd250_rl250"]
 RUNS = PAPER_RUNS + BASELINES
+BASELINE_CODE = ["aqil/baselines.py", "aqil/dqfd.py", "aqil/kernel_losses.py", "stages/evaluate_baselines.py",
+                 *(f"stages/{r}.py" for r in BASELINES)]
+
+
+def evaluation(run: str, seed: int) -> str:
+    """The DVC stage that evaluates ``run`` for ``seed``: the paper's runs and the baselines have one each."""
+    return f"evaluate@{run}-{seed}" if run in PAPER_RUNS else f"evaluate_baselines@{run}-{seed}"
 
 
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -97,7 +104,7 @@ def fresh_copy(repo: Path) -> Path:
 
 
 def every_stage(seed: int) -> set[str]:
-    runs = {f"{r}@{seed}" for r in RUNS} | {f"evaluate@{r}-{seed}" for r in RUNS}
+    runs = {f"{r}@{seed}" for r in RUNS} | {evaluation(r, seed) for r in RUNS}
     return {"check_params", f"collect@{seed}", "report"} | runs
 
 
@@ -195,7 +202,7 @@ def test_il_reward_reruns_imitation_runs_not_collect_or_rl500(repo):
         # BC250 reports the IL reward of its actions, so it reruns, and so does BC250+RL250 (it reads BC250's
         # metrics); but BC fits the expert's action, not the reward: both networks keep their bytes, so the
         # evaluation of BC250+RL250 (whose inputs are its network and its metrics) is up to date
-        "bc250@0", "bc250_rl250@0", "evaluate@bc250-0",
+        "bc250@0", "bc250_rl250@0", "evaluate_baselines@bc250-0",
     }
     commit(repo, "IL reward")
 
@@ -407,17 +414,22 @@ def test_dropping_a_seed_warns_and_prune_removes_its_files(repo):
 
 
 def test_adding_the_baselines_reruns_none_of_the_papers_runs(tmp_path):
-    """The baseline stages change no definition of the paper's stages: with them added to dvc.yaml, the
-    paper's trained runs and their evaluations are up to date, and only the baselines and report run."""
+    """Without the baselines' code and stages, train and evaluate the paper's runs; then add them: the
+    paper's trained runs and their evaluations are up to date, and only the baselines and report run
+    (their params sections stay in params.yaml and aqil/config.py, which validates the whole file)."""
     repo = fresh_copy(tmp_path / "repo")
     full = (repo / "dvc.yaml").read_text()
     paper_only = yaml.safe_load(full)
-    for name in BASELINES:
+    for name in [*BASELINES, "evaluate_baselines", "report"]:
         del paper_only["stages"][name]
-    paper_only["stages"]["evaluate"]["matrix"]["run"] = PAPER_RUNS
     (repo / "dvc.yaml").write_text(yaml.safe_dump(paper_only, sort_keys=False))
-    dvc(repo, "repro", *[f"evaluate@{r}-0" for r in PAPER_RUNS])
+    saved = {path: (repo / path).read_bytes() for path in BASELINE_CODE}
+    for path in BASELINE_CODE:
+        (repo / path).unlink()
+    dvc(repo, "repro")
     (repo / "dvc.yaml").write_text(full)
+    for path, data in saved.items():
+        (repo / path).write_bytes(data)
     ran_now = ran(dvc(repo, "repro"))
-    baselines = {f"{r}@0" for r in BASELINES} | {f"evaluate@{r}-0" for r in BASELINES}
-    assert ran_now == {"check_params", "report"} | baselines
+    baselines = {f"{r}@0" for r in BASELINES} | {evaluation(r, 0) for r in BASELINES}
+    assert ran_now == {"report"} | baselines

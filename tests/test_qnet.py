@@ -191,6 +191,40 @@ def test_deferred_decays_give_the_eager_bytes():
     assert torch.equal(lazy.velocity, eager.velocity)
 
 
+def _decaying_row(case: str) -> tuple[np.ndarray, np.ndarray, int]:
+    rng = np.random.default_rng(7)
+    w = rng.standard_normal(40).astype(np.float32) * np.float32(0.05)
+    w[:3] = np.float32(-0.0)
+    if case == "zero velocity":  # caught at the first check: -0.0 weights turn +0.0 in the one pass left
+        return w, np.full(40, -0.0, dtype=np.float32), 128
+    v = rng.standard_normal(40).astype(np.float32) * np.float32(1e-3)
+    v[0], v[1], v[2] = np.float32(-1e-30), np.float32(1e-30), np.float32(-0.0)
+    return w, v, 5_003  # long enough for the velocity to reach zero, denormals or not
+
+
+@pytest.mark.parametrize("case", ["decaying velocity", "zero velocity"])
+@pytest.mark.parametrize("flush_denormals", [False, True])
+def test_a_long_owed_decay_gives_the_eager_bytes(case, flush_denormals):
+    """A row dead for thousands of fits stops decaying once its velocity is zero: the bytes are
+    those of applying every decay, one after another (signed zeros included: -0.0 - lr * -0.0 = +0.0)."""
+    w0, v0, owed = _decaying_row(case)
+    lr, momentum = np.float32(1e-5), np.float32(0.95)
+    before = torch.set_flush_denormal(flush_denormals)
+    try:
+        w, v = w0.copy(), v0.copy()
+        for _ in range(owed):  # the eager loop, in numpy float32 (no fused multiply-add)
+            v = momentum * v
+            w = w - lr * v
+        params, velocity = w0.copy(), v0.copy()
+        owed_rows = np.array([owed], dtype=np.int64)
+        kernel._settle(params, velocity, owed_rows, 0, 0, 40, lr, momentum)
+    finally:
+        torch.set_flush_denormal(before)
+    assert not np.any(v) and owed_rows[0] == 0  # the velocity reached zero, so the early stop was taken
+    np.testing.assert_array_equal(velocity.view(np.uint32), v.view(np.uint32))
+    np.testing.assert_array_equal(params.view(np.uint32), w.view(np.uint32))
+
+
 def test_same_seed_same_bytes():
     a, b = _learner(), _learner()
     for seed in range(5):

@@ -63,34 +63,6 @@ def test_imitation_scores_the_network_action_on_expert_states(expert_data):
     assert np.all(result.episode_reward <= first_two)
 
 
-def test_behavioural_cloning_stores_and_fits_the_expert_action(expert_data):
-    learner = new_learner(SMALL, 0, torch.device("cpu"))
-    agent = Agent(learner, SMALL, 0, fit=lambda b: learner.fit_classifier(b.obs, b.action))
-    result = imitate(agent, expert_data, 2, RewardsConfig(), "test", store_expert_action=True)
-    n = int(expert_data.episode_length[:2].sum())
-    np.testing.assert_array_equal(agent.memory.action[:n], expert_data.expert_action[:n])
-    assert len(result.losses) == n - 19 and np.all(np.isfinite(result.losses))
-    assert np.all(result.losses > 0) and np.all(result.losses < 10)  # cross-entropies, not squared TD errors
-
-
-def test_dagger_labels_the_states_the_network_visits_with_the_shadowing_expert():
-    from aqil.expert import PIDExpert
-
-    learner = new_learner(SMALL, 0, torch.device("cpu"))
-    agent = Agent(learner, SMALL, 0, fit=lambda b: learner.fit_classifier(b.obs, b.action))
-    result = reinforce(agent, EnvConfig(max_episode_steps=200), 3, RewardsConfig(), env_seed=0, label="test",
-                       labeller=PIDExpert(ExpertConfig()))
-    n = int(result.episode_steps.sum())
-    shadow, labels = PIDExpert(ExpertConfig()), []  # replay the expert along the stored states
-    starts = set(np.cumsum(result.episode_steps)[:-1].tolist()) | {0}
-    for t in range(n):
-        if t in starts:
-            shadow.start_episode(float(agent.memory.obs[t, 2]))
-        labels.append(shadow.act())
-        shadow.observe(float(agent.memory.next_obs[t, 2]))
-    np.testing.assert_array_equal(agent.memory.action[:n], labels)
-
-
 def test_expert_episode_rewards_sum_the_rl_reward(expert_data):
     rewards = expert_episode_rewards(expert_data, 4, RewardsConfig())
     assert rewards.shape == (4,)

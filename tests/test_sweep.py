@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_pipeline import RUNS, _output_hashes, commit, dvc, fresh_copy, ran, run
+from test_pipeline import RUNS, _output_hashes, commit, dvc, evaluation, fresh_copy, ran, run
 
 from aqil.sweep import SweepError, parse_seeds, set_seeds
 
@@ -32,7 +32,7 @@ def test_set_seeds_rewrites_one_line_and_keeps_comments(tmp_path):
 
 def _stages_for(seeds: list[int]) -> set[str]:
     return ({f"collect@{s}" for s in seeds} | {f"{r}@{s}" for r in RUNS for s in seeds}
-            | {f"evaluate@{r}-{s}" for r in RUNS for s in seeds})
+            | {evaluation(r, s) for r in RUNS for s in seeds})
 
 
 def test_parallel_sweep_assembles_the_serial_result_and_leaves_no_experiments(tmp_path):

@@ -1,0 +1,81 @@
+"""Beyond the paper: the standard ways of using the same expert data, beside AQIL.
+
+Each baseline is a ``RunSpec`` and a method (aqil/runs.py: ``train_run``), with the paper's network,
+optimizer, replay, exploration, episode cap and expert data; only what it fits differs:
+
+* BC250: behavioural cloning, softmax cross-entropy on the expert's action for the states of the
+  first 250 expert episodes, one update per step as IL250 makes (aqil/kernel_losses.py).
+* BC250+RL250: BC250's network, its two logits taken as Q-values, then the paper's RL.
+* DAgger250: the network drives (epsilon-greedy), the PID expert labels every visited state, and the
+  network is fitted by BC on the aggregate in replay (Ross et al., 2011, with beta = 0).
+* DQfD250+RL250: Hester et al. (2018): pretraining on the demonstrations with 1-step and n-step TD
+  and a large-margin loss, then RL with the demonstrations kept in replay (aqil/dqfd.py).
+
+The paper's stages import none of this, so a baseline can change without rerunning them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from aqil import kernel_losses
+from aqil.config import Params
+from aqil.dqfd import train_dqfd
+from aqil.expert import PIDExpert
+from aqil.qnet import DQNLearner
+from aqil.replay import Batch
+from aqil.runs import METHODS, RUNS, Method, RunContext, RunSpec, train_run
+from aqil.train import RunResult, expert_episode_rewards, imitate
+
+BASELINES: dict[str, RunSpec] = {
+    spec.name: spec
+    for spec in (
+        RunSpec("bc250", "BC250", "bc"),
+        RunSpec("bc250_rl250", "BC250+RL250", "rl", init_from="bc250"),
+        RunSpec("dagger250", "DAgger250", "dagger"),
+        RunSpec("dqfd250_rl250", "DQfD250+RL250", "dqfd"),
+    )
+}
+ALL_RUNS: dict[str, RunSpec] = RUNS | BASELINES  # the paper's runs first, in the report's order
+
+
+def cloning_fit(learner: DQNLearner) -> Callable[[Batch], tuple[float, float]]:
+    """One update: the cross-entropy of the network's logits against the stored (expert's) actions."""
+
+    def fit(batch: Batch) -> tuple[float, float]:
+        return learner.fit_fused(kernel_losses.fit_classifier, "behavioural cloning",
+                                     np.ascontiguousarray(batch.obs, dtype=np.float32),
+                                     np.ascontiguousarray(batch.action, dtype=np.int64))
+
+    return fit
+
+
+def behavioural_cloning(ctx: RunContext) -> tuple[RunResult, np.ndarray]:
+    """BC on the expert's episodes, replayed as IL250 replays them; the reported reward is the IL
+    reward of the network's own action (the same units as IL250's)."""
+    data = ctx.expert_data()
+    agent = ctx.agent(fit=cloning_fit(ctx.learner))
+    result = imitate(agent, data, ctx.episodes, ctx.params.rewards, ctx.label, store_expert_action=True)
+    return result, expert_episode_rewards(data, ctx.episodes, ctx.params.rewards)
+
+
+def dagger(ctx: RunContext) -> tuple[RunResult, None]:
+    """The network drives; the memory holds the expert's label of each visited state."""
+    agent = ctx.agent(fit=cloning_fit(ctx.learner))
+    return ctx.rl(agent, ctx.episodes, labeller=PIDExpert(ctx.params.expert)), None
+
+
+def dqfd(ctx: RunContext) -> tuple[RunResult, None]:
+    return train_dqfd(ctx, ctx.expert_data()), None
+
+
+BASELINE_METHODS: dict[str, Method] = {"bc": behavioural_cloning, "dagger": dagger, "dqfd": dqfd, "rl": METHODS["rl"]}
+
+
+def train_stage(run: str, params: Params, seed: int, results: Path) -> None:
+    """Train one baseline for one seed and write its outputs atomically."""
+    spec = BASELINES[run]
+    train_run(spec, BASELINE_METHODS[spec.method], params, seed, results)
