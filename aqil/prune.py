@@ -18,18 +18,16 @@ import shutil
 import sys
 from pathlib import Path
 
-from aqil.baselines import ALL_RUNS
 from aqil.config import ConfigError, load_params
 
 _SEED = re.compile(r"seed(\d+)(\.json)?")
-_SEED_FOLDERS = ["collect", *ALL_RUNS]  # results/<name>/seed<N>/
 _SEED_FILES = ["eval", "timing"]  # results/<name>/<run>/seed<N>.json
 
 
 def stale_seed_paths(results: Path, seeds: list[int]) -> list[Path]:
     """Every per-seed folder or file under ``results`` whose seed is not in ``seeds``, sorted."""
     keep = set(seeds)
-    candidates = [p for name in _SEED_FOLDERS for p in (results / name).glob("seed*") if p.is_dir()]
+    candidates = [p for p in results.glob("*/seed*") if p.is_dir()]  # results/<collect or run>/seed<N>/
     candidates += [p for name in _SEED_FILES for p in (results / name).glob("*/seed*.json") if p.is_file()]
     stale = []
     for path in candidates:

@@ -17,6 +17,7 @@ import platform
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
@@ -33,7 +34,6 @@ from aqil.artifacts import (
     write_json,
     write_text,
 )
-from aqil.baselines import ALL_RUNS, BASELINES
 from aqil.config import Params, to_dict
 from aqil.qnet import check_architecture, expected_shapes, read_state
 from aqil.runs import RUNS, run_dir, timing_file
@@ -64,16 +64,16 @@ def _load_weights(path: Path, hidden: list[int]) -> list[np.ndarray]:
     return [state[k].numpy() for k in shapes if k.endswith(".weight")]
 
 
-def _fmt(x: float | None) -> str:
+def fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:,.2f}"
 
 
 def _std(e: dict) -> str:
-    return "n/a" if e["n"] < 2 else _fmt(e["std"])
+    return "n/a" if e["n"] < 2 else fmt(e["std"])
 
 
-def _interval(e: Estimate) -> str:
-    return "1 seed: no interval" if e.low is None else f"[{_fmt(e.low)}, {_fmt(e.high)}]"
+def interval(e: Estimate) -> str:
+    return "1 seed: no interval" if e.low is None else f"[{fmt(e.low)}, {fmt(e.high)}]"
 
 
 def build_table2(params: Params, results: Path) -> dict:
@@ -108,40 +108,6 @@ def build_table2(params: Params, results: Path) -> dict:
         entry["capped_episodes"] = capped
         runs[run] = entry
     return {"seeds": seeds, "runs": runs, "conclusion": _conclusion(runs, len(seeds))}
-
-
-
-def build_baselines(params: Params, results: Path) -> dict:
-    """AQIL (IL250+RL250) beside the standard uses of the same expert data: training rewards in their
-    own units, the greedy evaluation (the one measure all runs share) and P(IL250+RL250 better)."""
-    seeds = params.seeds
-    rng = np.random.default_rng(params.report.bootstrap_seed + 1)  # independent of Table 2's resamples
-    samples = params.report.bootstrap_samples
-    rows: dict[str, dict] = {}
-    for run in [paper.WINNER, *BASELINES]:
-        spec = ALL_RUNS[run]
-        per_seed = [read_json(run_dir(results, run, s) / "metrics.json", ("diverged",), SUMMARY_FIELDS)
-                    for s in seeds]
-        evals = [read_json(results / "eval" / run / f"seed{s}.json", ("diverged",), EVAL_FIELDS) for s in seeds]
-        row: dict = {
-            "label": spec.label, "method": spec.method,
-            # imitation-style runs score the network's action on the expert's states (IL reward); the
-            # others report the environment's reward of the episodes they drove (RL reward)
-            "units": "IL reward" if spec.method in ("imitation", "bc") else "RL reward",
-            "diverged_seeds": [s for s, m in zip(seeds, per_seed, strict=True) if m["diverged"] is True],
-            "capped_episodes": int(sum(m["capped_episodes"] for m in per_seed)),
-        }
-        for column in paper.COLUMNS:
-            values = [float(m[column]) for m in per_seed]
-            row[column] = {"values": values, **asdict(estimate(values, samples, rng))}
-        values = [float(e["avg_reward"]) for e in evals]
-        row["eval"] = {"values": values, **asdict(estimate(values, samples, rng))}
-        rows[run] = row
-    winner = rows[paper.WINNER]["eval"]["values"]
-    for run in BASELINES:  # one seed a side would give a probability of 0 or 1 from one pair of draws
-        rows[run]["p_aqil_better"] = (probability_of_improvement(winner, rows[run]["eval"]["values"])
-                                      if len(seeds) > 1 else None)
-    return rows
 
 
 def _conclusion(runs: dict[str, dict], n_seeds: int) -> dict:
@@ -261,21 +227,6 @@ def deviations(params: Params, table: dict) -> list[tuple[str, str, str]]:
          "cause not found after trying subnormals not flushed, rewards from the float64 state and Python's "
          "random.sample as the replay sampler (README, Results)"),
         ("Number of runs", "one training run per method", f"`seeds: {params.seeds}`"),
-        ("Baselines (not in the paper): BC",
-         "behavioural cloning fits a classifier, not Q-values",
-         "BC250 fits the softmax cross-entropy of the two outputs against the expert's action with the paper's "
-         "optimizer and schedule (20 one-sample fits per expert step, as many updates as IL250); BC250+RL250 reads "
-         "those two logits as Q-values when its RL starts"),
-        ("Baselines: DQfD",
-         "Hester et al. (2018): prioritized replay with a bonus for demonstrations, L2 regularisation 1e-5",
-         f"uniform sampling over demonstrations and agent transitions, no L2; n = {params.dqfd250_rl250.n_step}, "
-         f"margin {params.dqfd250_rl250.margin}, lambda_n {params.dqfd250_rl250.lambda_n}, lambda_e "
-         f"{params.dqfd250_rl250.lambda_e}; TD terms halved so that the 1-step gradient is the paper's; an agent "
-         "transition enters the replay once its n-step return is known"),
-        ("Baselines: DAgger",
-         "Ross et al. (2011) query the expert on the learner's states",
-         "the PID expert follows the network's trajectory (its integral and previous error accumulate along the "
-         "states the network visits) and labels every one; one update per step on the aggregate, as BC250"),
         ("Imitation data",
          "the reference imitates online; the expert drives the environment, so the visited states do not "
          "depend on the network", "recorded once by `collect` and replayed: identical transitions, not a switch"),
@@ -307,15 +258,16 @@ def non_default_settings(params: Params) -> dict[str, tuple[object, object]]:
     return {k: (ours[k], default[k]) for k in ours if ours[k] != default[k] and k != "seeds"}
 
 
-def _banner(params: Params, table: dict) -> list[str]:
-    """Warnings a reader must see before any number: non-paper settings and diverged seeds."""
+def banner(params: Params, entries: Iterable[dict]) -> list[str]:
+    """Warnings a reader must see before any number: non-paper settings and diverged seeds (``entries``:
+    one dict per run, with its ``label`` and ``diverged_seeds``)."""
     lines = []
     changed = non_default_settings(params)
     if changed:
         lines += ["> **Not the paper's settings.** These params differ from the defaults, which follow the paper's "
                   "reference code: " + "; ".join(f"`{k}: {a}` (default {b})" for k, (a, b) in changed.items())
                   + ". The numbers below are not a reproduction of Table 2.", ""]
-    diverged = {e["label"]: e["diverged_seeds"] for e in table["runs"].values() if e["diverged_seeds"]}
+    diverged = {e["label"]: e["diverged_seeds"] for e in entries if e["diverged_seeds"]}
     if diverged:
         lines += ["> **Diverged seeds.** The loss or weights went NaN/infinite in: "
                   + "; ".join(f"{k} seeds {v}" for k, v in diverged.items())
@@ -332,7 +284,7 @@ def render_markdown(params: Params, table: dict, figure_names: dict[str, str]) -
         "Paper: Agarwal & Zhang, *Augmented Q-Imitation-Learning*, arXiv:2004.00993. "
         f"Seeds: {table['seeds']} ({n} run{'s' if n > 1 else ''} per method); the paper reports one run.",
         "",
-        *_banner(params, table),
+        *banner(params, table["runs"].values()),
         "## Verdict",
         "",
         f"**Paper's conclusion (IL250+RL250 beats IL250, IL500 and RL500 on average and best reward): "
@@ -349,8 +301,8 @@ def render_markdown(params: Params, table: dict, figure_names: dict[str, str]) -
             est = Estimate(c["n"], c["mean"], c["std"], c["low"], c["high"])
             pct = "n/a" if c["percentile"] is None else f"{100 * c['percentile']:.0f}%"
             lines.append(
-                f"| {entry['label']} | {paper.COLUMN_LABELS[column]} | {_fmt(c['mean'])} | {_std(c)} | "
-                f"{_interval(est)} | {_fmt(min(c['values']))} to {_fmt(max(c['values']))} | {_fmt(c['paper'])} | "
+                f"| {entry['label']} | {paper.COLUMN_LABELS[column]} | {fmt(c['mean'])} | {_std(c)} | "
+                f"{interval(est)} | {fmt(min(c['values']))} to {fmt(max(c['values']))} | {fmt(c['paper'])} | "
                 f"{pct} | {c['ratio']:.2f} | {c['verdict']} |"
             )
     lines += ["", "Why each verdict:", ""]
@@ -376,8 +328,8 @@ def render_markdown(params: Params, table: dict, figure_names: dict[str, str]) -
     ]
     for c in table["conclusion"]["comparisons"]:
         poi = c["probability_of_improvement"]
-        lines.append(f"| {RUNS[c['other']].label} | {paper.COLUMN_LABELS[c['column']]} | {_fmt(c['winner_mean'])} | "
-                     f"{_fmt(c['other_mean'])} | {'n/a (1 seed)' if poi is None else f'{poi:.2f}'} |")
+        lines.append(f"| {RUNS[c['other']].label} | {paper.COLUMN_LABELS[c['column']]} | {fmt(c['winner_mean'])} | "
+                     f"{fmt(c['other_mean'])} | {'n/a (1 seed)' if poi is None else f'{poi:.2f}'} |")
     lines += [
         "",
         "## Greedy evaluation (epsilon = 0, fixed start states)",
@@ -397,9 +349,8 @@ def render_markdown(params: Params, table: dict, figure_names: dict[str, str]) -
         est = Estimate(avg["n"], avg["mean"], avg["std"], avg["low"], avg["high"])
         poi = ("" if run == paper.WINNER else "n/a (1 seed)" if len(winner_eval) < 2
                else f"{probability_of_improvement(winner_eval, avg['values']):.2f}")
-        lines.append(f"| {entry['label']} | {_fmt(avg['mean'])} | {_std(avg)} | {_interval(est)} | "
-                     f"{_fmt(ev['best_reward']['mean'])} | {ev['avg_steps']:,.1f} | {ev['capped_episodes']} | {poi} |")
-    lines += _baselines_markdown(table["baselines"], len(table["seeds"]))
+        lines.append(f"| {entry['label']} | {fmt(avg['mean'])} | {_std(avg)} | {interval(est)} | "
+                     f"{fmt(ev['best_reward']['mean'])} | {ev['avg_steps']:,.1f} | {ev['capped_episodes']} | {poi} |")
     lines += ["", "## Figures", ""]
     lines += [f"![{title}](figures/{name})\n" for title, name in figure_names.items()]
     lines += [
@@ -420,34 +371,6 @@ def render_markdown(params: Params, table: dict, figure_names: dict[str, str]) -
     ]
     lines += [f"| {e['label']} | {e['total_steps']:,} | {e['capped_episodes']} |" for e in table["runs"].values()]
     return "\n".join(lines) + "\n"
-
-
-def _baselines_markdown(rows: dict, n_seeds: int) -> list[str]:
-    lines = [
-        "",
-        "## AQIL against standard uses of the same expert data",
-        "",
-        "Not in the paper. Every run has the paper's network, optimizer, replay, exploration and episode cap, and "
-        "the same expert episodes from `collect`. Training rewards are in their own units (IL reward: the network's "
-        "action scored on the expert's states; RL reward: the environment's reward of the episodes the network "
-        "drove), so runs are compared on the greedy evaluation.",
-        "",
-        "| run | training reward units | average training reward | best training reward | greedy evaluation: "
-        "mean [95% CI] | P(IL250+RL250 better) | diverged seeds |",
-        "|---|---|---:|---:|---|---:|---|",
-    ]
-    for run, row in rows.items():
-        ev = row["eval"]
-        est = Estimate(ev["n"], ev["mean"], ev["std"], ev["low"], ev["high"])
-        poi = "" if run == paper.WINNER else ("n/a (1 seed)" if row["p_aqil_better"] is None
-                                              else f"{row['p_aqil_better']:.2f}")
-        lines.append(f"| {row['label']} | {row['units']} | {_fmt(row['avg_reward']['mean'])} | "
-                     f"{_fmt(row['best_reward']['mean'])} | {_fmt(ev['mean'])} {_interval(est)} | {poi} | "
-                     f"{'seeds ' + ', '.join(map(str, row['diverged_seeds'])) if row['diverged_seeds'] else 'none'} |")
-    best = max(rows, key=lambda r: rows[r]["eval"]["mean"])
-    lines += ["", f"Highest greedy-evaluation mean: {rows[best]['label']} ({_fmt(rows[best]['eval']['mean'])}, "
-              f"{n_seeds} seed{'s' if n_seeds > 1 else ''})."]
-    return lines
 
 
 def draw_figures(params: Params, table: dict, results: Path, folder: Path) -> dict[str, str]:
@@ -486,10 +409,6 @@ def draw_figures(params: Params, table: dict, results: Path, folder: Path) -> di
         [table["runs"][r]["capped_episodes"] > 0 for r in ORDER],
     )
     names["Table 2 summary: reproduced vs paper"] = "table2.png"
-    rows = table["baselines"]
-    figures.evaluation_figure(folder / "baselines_eval.png", [r["label"] for r in rows.values()],
-                              [r["eval"] for r in rows.values()])
-    names["AQIL against standard uses of the same expert data: greedy evaluation"] = "baselines_eval.png"
     return names
 
 
@@ -499,7 +418,6 @@ def report_stage(params: Params, _seed: int, results: Path) -> None:
     if stale:
         print(stale, file=sys.stderr)
     table = build_table2(params, results)
-    table["baselines"] = build_baselines(params, results)
     bad = first_non_finite(table)
     if bad:  # checked before anything is written, so a refused report leaves no half of itself
         raise ArtifactError(f"{results}: Table 2's {bad} is NaN or infinite; refusing to write a report")
@@ -576,9 +494,6 @@ def small_metrics(params: Params, table: dict) -> dict:
             "eval_avg_reward": round(entry["eval"]["avg_reward"]["mean"], 2),
             "diverged_seeds": len(entry["diverged_seeds"]),
         }
-    for run, row in table["baselines"].items():
-        if run != paper.WINNER:
-            runs[run] = {"eval_avg_reward": round(row["eval"]["mean"], 2), "diverged_seeds": len(row["diverged_seeds"])}
     return {"seeds": len(table["seeds"]), "paper_settings": not non_default_settings(params),
             "conclusion_holds": table["conclusion"]["holds"], **runs}
 

@@ -49,12 +49,28 @@ def test_stage_code_deps_are_exactly_its_imports(name):
 
 
 
-# The report's outputs are small text and figures, tracked by git (`cache: false`) so that a clone shows
-# the published numbers; every per-seed output stays in DVC's cache, because DVC's run-cache can restore
-# a stage on another machine only from objects in the remote, and `dvc push` does not push uncached ones.
+# The report's and the comparison's outputs are small text and figures, tracked by git (`cache: false`) so
+# that a clone shows the published numbers; every per-seed output stays in DVC's cache, because DVC's
+# run-cache can restore a stage on another machine only from objects in the remote, and `dvc push` does
+# not push uncached ones.
 @pytest.mark.parametrize("name", sorted(STAGES))
-def test_only_the_report_is_tracked_by_git(name):
+def test_only_the_reports_are_tracked_by_git(name):
     for kind in ("outs", "metrics", "plots"):
         for entry in STAGES[name].get(kind, []):
             path, options = next(iter(entry.items())) if isinstance(entry, dict) else (entry, {})
-            assert options.get("cache", True) == (name != "report"), f"{name}: {path}"
+            assert options.get("cache", True) == (name not in ("report", "compare")), f"{name}: {path}"
+
+
+PAPER_STAGES = ["collect", "il250", "il500", "rl500", "il250_rl250", "evaluate", "report"]
+BASELINE_FILES = ["aqil/baselines.py", "aqil/dqfd.py", "aqil/kernel_losses.py", "aqil/compare.py"]
+
+
+@pytest.mark.parametrize("name", PAPER_STAGES)
+def test_the_papers_stages_depend_on_no_baseline(name):
+    """Neither a baseline's code nor its results are an input of the paper's runs or report, so adding
+    or editing a baseline reruns none of them, and `dvc repro report` trains no baseline."""
+    deps = STAGES[name]["deps"]
+    assert not set(BASELINE_FILES) & set(deps)
+    baseline_runs = ("bc250", "bc250_rl250", "dagger250", "dqfd250_rl250")
+    assert not [d for d in deps if any(part in baseline_runs for part in d.split("/"))]
+    assert not [d for d in deps if d in ("results", "results/eval", "results/timing")]  # would hold baselines' files

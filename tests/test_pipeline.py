@@ -29,8 +29,8 @@ COPY = ["aqil", "stages", "dvc.yaml", ".dvc/config", ".dvc/.gitignore", ".dvcign
 PAPER_RUNS = ["il250", "il500", "rl500", "il250_rl250"]
 BASELINES = ["bc250", "bc250_rl250", "dagger250", "dqfd250_rl250"]
 RUNS = PAPER_RUNS + BASELINES
-BASELINE_CODE = ["aqil/baselines.py", "aqil/dqfd.py", "aqil/kernel_losses.py", "stages/evaluate_baselines.py",
-                 *(f"stages/{r}.py" for r in BASELINES)]
+BASELINE_CODE = ["aqil/baselines.py", "aqil/dqfd.py", "aqil/kernel_losses.py", "aqil/compare.py", "stages/compare.py",
+                 "stages/evaluate_baselines.py", *(f"stages/{r}.py" for r in BASELINES)]
 
 
 def evaluation(run: str, seed: int) -> str:
@@ -105,7 +105,7 @@ def fresh_copy(repo: Path) -> Path:
 
 def every_stage(seed: int) -> set[str]:
     runs = {f"{r}@{seed}" for r in RUNS} | {evaluation(r, seed) for r in RUNS}
-    return {"check_params", f"collect@{seed}", "report"} | runs
+    return {"check_params", f"collect@{seed}", "report", "compare"} | runs
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +124,7 @@ def test_report_table2_and_figures_exist(repo):
     report = repo / "results" / "report"
     table = json.loads((report / "table2.json").read_text(), parse_constant=_no_nan)  # strict JSON
     json.loads((report / "summary.json").read_text(), parse_constant=_no_nan)
-    assert set(table["runs"]) == set(PAPER_RUNS) and set(table["baselines"]) == {"il250_rl250", *BASELINES}
+    assert set(table["runs"]) == set(PAPER_RUNS) and "baselines" not in table
     for entry in table["runs"].values():
         for column in ("avg_reward", "best_reward"):
             cell = entry["columns"][column]
@@ -135,11 +135,27 @@ def test_report_table2_and_figures_exist(repo):
     assert csv_lines[0].startswith("run,label,column,seeds,mean")
     assert len(csv_lines) == 1 + 2 * len(PAPER_RUNS)
     figures = sorted(p.name for p in (report / "figures").glob("*.png"))
-    assert len(figures) == 10 and {"table2.png", "baselines_eval.png"} <= set(figures)
+    assert len(figures) == 9 and "table2.png" in figures
     assert all((report / "figures" / f).stat().st_size > 10_000 for f in figures)
     markdown = (report / "report.md").read_text()
     for needle in ("## Verdict", "331.63", "13,043.02", "## Deviations", "figures/table2.png", "Greedy evaluation"):
         assert needle in markdown
+
+
+def test_comparison_with_the_baselines_exists(repo):
+    compare = repo / "results" / "compare"
+    table = json.loads((compare / "compare.json").read_text(), parse_constant=_no_nan)
+    assert list(table["runs"]) == ["il250_rl250", *BASELINES] and table["seeds"] == [0]
+    for run, row in table["runs"].items():
+        assert row["units"] == ("IL reward" if run == "bc250" else "RL reward")
+        assert len(row["eval"]["values"]) == 1 and row.get("p_aqil_better", None) is None  # 1 seed: no probability
+    summary = json.loads((compare / "summary.json").read_text(), parse_constant=_no_nan)
+    assert set(summary) == {"il250_rl250", *BASELINES} and "eval_avg_reward" in summary["dqfd250_rl250"]
+    markdown = (compare / "compare.md").read_text()
+    for needle in ("# AQIL against standard uses of the same expert data", "| DQfD250+RL250 | RL reward |",
+                   "n/a (1 seed)", "Not the paper's settings", "figures/baselines_eval.png", "| DAgger |"):
+        assert needle in markdown
+    assert (compare / "figures" / "baselines_eval.png").stat().st_size > 10_000
 
 
 def test_metrics_and_plots_are_visible_to_dvc(repo):
@@ -169,8 +185,10 @@ def test_a_clone_shows_the_published_report_and_a_rerun_reproduces_its_bytes(rep
     tracked = set(run(repo, "git", "ls-files", "results").stdout.split())
     report = {f"results/report/{name}" for name in
               ("report.md", "table2.csv", "table2.json", "summary.txt", "summary.json", "provenance.json")}
+    report |= {f"results/compare/{name}" for name in ("compare.md", "compare.json", "summary.json")}
     assert report <= tracked and "results/report/figures/table2.png" in tracked
-    assert not [p for p in tracked - report if not p.startswith("results/report/figures/") and
+    figures = ("results/report/figures/", "results/compare/figures/")
+    assert not [p for p in tracked - report if not p.startswith(figures) and
                 not p.endswith("/.gitignore")]  # per-seed outputs are in DVC's cache only
     clone = tmp_path / "clone"
     run(tmp_path, "git", "clone", "-q", str(repo), str(clone))
@@ -181,7 +199,7 @@ def test_a_clone_shows_the_published_report_and_a_rerun_reproduces_its_bytes(rep
 
     # Nothing is cached there: every training stage runs. (An evaluation may instead be checked out,
     # when another stage has just written an output with the same bytes into the clone's cache.)
-    assert {"collect@0", "report"} | {f"{r}@0" for r in RUNS} <= ran(dvc(clone, "repro")) <= every_stage(0)
+    assert {"collect@0", "report", "compare"} | {f"{r}@0" for r in RUNS} <= ran(dvc(clone, "repro")) <= every_stage(0)
     changed = {line[3:] for line in run(clone, "git", "status", "--porcelain").stdout.splitlines()}
     assert changed == {"dvc.lock", "results/report/provenance.json"}, changed  # wall times only
     assert _output_hashes(clone / "dvc.lock") == _output_hashes(repo / "dvc.lock")
@@ -198,7 +216,7 @@ def test_il_reward_reruns_imitation_runs_not_collect_or_rl500(repo):
     set_param(repo, "rewards.il.action_weight", 0.7)
     assert ran(dvc(repo, "repro")) == {
         "check_params", "il250@0", "il500@0", "il250_rl250@0",
-        "evaluate@il250-0", "evaluate@il500-0", "evaluate@il250_rl250-0", "report",
+        "evaluate@il250-0", "evaluate@il500-0", "evaluate@il250_rl250-0", "report", "compare",
         # BC250 reports the IL reward of its actions, so it reruns, and so does BC250+RL250 (it reads BC250's
         # metrics); but BC fits the expert's action, not the reward: both networks keep their bytes, so the
         # evaluation of BC250+RL250 (whose inputs are its network and its metrics) is up to date
@@ -207,10 +225,10 @@ def test_il_reward_reruns_imitation_runs_not_collect_or_rl500(repo):
     commit(repo, "IL reward")
 
 
-def test_report_code_edit_reruns_only_report(repo):
+def test_report_code_edit_reruns_only_the_reports(repo):
     with (repo / "aqil" / "report.py").open("a") as fh:
         fh.write("\n# an edit that changes nothing\n")
-    assert ran(dvc(repo, "repro")) == {"report"}
+    assert ran(dvc(repo, "repro")) == {"report", "compare"}  # the comparison shares the report's formatting
     commit(repo, "report edit")
 
 
@@ -397,7 +415,7 @@ def test_dropping_a_seed_warns_and_prune_removes_its_files(repo):
     files make `report` look changed: the report warns, and `python -m aqil.prune --yes` removes them."""
     set_param(repo, "seeds", [0])
     proc = dvc(repo, "repro")
-    assert ran(proc) == {"check_params", "report"}
+    assert ran(proc) == {"check_params", "report", "compare"}
     output = proc.stdout + proc.stderr
     # seed 1's collect folder, and per run its folder, evaluation and timing
     stale = 1 + 3 * len(RUNS)
@@ -409,18 +427,18 @@ def test_dropping_a_seed_warns_and_prune_removes_its_files(repo):
     assert not [*(repo / "results").glob("*/seed1"), *(repo / "results").glob("*/*/seed1.json")]
     assert (repo / "results" / "il250" / "seed0" / "metrics.json").is_file()
     again = dvc(repo, "repro")
-    assert ran(again) == {"report"} and "aqil.prune" not in again.stdout + again.stderr
+    assert ran(again) == {"report", "compare"} and "aqil.prune" not in again.stdout + again.stderr
     assert dvc(repo, "status", "--json").stdout.strip() in ("{}", "")
 
 
 def test_adding_the_baselines_reruns_none_of_the_papers_runs(tmp_path):
     """Without the baselines' code and stages, train and evaluate the paper's runs; then add them: the
-    paper's trained runs and their evaluations are up to date, and only the baselines and report run
+    paper's runs, their evaluations and the report are up to date, and only the baselines and compare run
     (their params sections stay in params.yaml and aqil/config.py, which validates the whole file)."""
     repo = fresh_copy(tmp_path / "repo")
     full = (repo / "dvc.yaml").read_text()
     paper_only = yaml.safe_load(full)
-    for name in [*BASELINES, "evaluate_baselines", "report"]:
+    for name in [*BASELINES, "evaluate_baselines", "compare"]:
         del paper_only["stages"][name]
     (repo / "dvc.yaml").write_text(yaml.safe_dump(paper_only, sort_keys=False))
     saved = {path: (repo / path).read_bytes() for path in BASELINE_CODE}
@@ -432,4 +450,4 @@ def test_adding_the_baselines_reruns_none_of_the_papers_runs(tmp_path):
         (repo / path).write_bytes(data)
     ran_now = ran(dvc(repo, "repro"))
     baselines = {f"{r}@0" for r in BASELINES} | {evaluation(r, 0) for r in BASELINES}
-    assert ran_now == {"report"} | baselines
+    assert ran_now == {"compare"} | baselines
