@@ -3,9 +3,9 @@
 ``python -m aqil.sweep --seeds 0-9 --jobs 4`` queues one DVC experiment per seed (training and
 evaluation of that seed only), lets ``dvc queue start -j 4`` run them in parallel workers that share
 this repository's cache and run-cache, and then writes the full ``seeds`` list into params.yaml and
-runs ``dvc repro`` once: every training and evaluation stage is restored from the run-cache, so only
-``report`` (and the params check) runs. The queued experiments are removed at the end, so no
-experiment refs are left behind.
+runs ``dvc repro report`` once: every training and evaluation stage is restored from the run-cache, so
+only ``report`` runs. The queued experiments are removed at the end, so no experiment refs are left
+behind. It covers the paper's runs; the baselines beside them (``compare``) are not swept.
 
 Why one experiment per seed: DVC runs the stages of one experiment one after another, so a seed's
 chain collect -> IL250 -> IL250+RL250 is the unit of parallel work.
@@ -125,7 +125,7 @@ def remove_experiments(names: list[str]) -> None:
 
 def sweep(seeds: list[int], jobs: int, params_file: Path = Path("params.yaml")) -> set[str]:
     """Train and evaluate ``seeds`` in ``jobs`` parallel experiments, then assemble; returns the stages
-    the final ``dvc repro`` ran."""
+    the final ``dvc repro report`` ran."""
     load_params(params_file)  # a bad params.yaml is one line before anything is queued
     original = params_file.read_text()
     assembled = with_seeds(original, seeds, str(params_file))  # checked now, not after hours of training
@@ -155,11 +155,11 @@ def sweep(seeds: list[int], jobs: int, params_file: Path = Path("params.yaml")) 
     finally:
         params_file.write_text(original)
     params_file.write_text(assembled)
-    proc = subprocess.run([sys.executable, "-m", "dvc", "repro"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "dvc", "repro", "report"], capture_output=True, text=True)
     if proc.returncode != 0:
         lines = (proc.stdout + proc.stderr).strip().splitlines() or ["?"]
         cause = [line for line in lines if line.startswith("aqil: error:")] or lines
-        raise SweepError(f"the final dvc repro failed: {cause[-1]}")
+        raise SweepError(f"the final dvc repro report failed: {cause[-1]}")
     remove_experiments(names)
     return set(re.findall(r"Running stage '([^']+)'", proc.stdout + proc.stderr))
 
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> None:
         summary = Path("results/report/summary.txt")
         if summary.is_file():
             print(summary.read_text(), end="")
-        print(f"aqil sweep: seeds {seeds} assembled in the workspace; the final dvc repro ran: "
+        print(f"aqil sweep: seeds {seeds} assembled in the workspace; the final dvc repro report ran: "
               + (", ".join(sorted(ran)) or "nothing (already up to date)"))
     except (SweepError, ConfigError) as exc:
         print(f"aqil: error: {exc}", file=sys.stderr)

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_pipeline import RUNS, _output_hashes, commit, dvc, evaluation, fresh_copy, ran, run
+from test_pipeline import PAPER_RUNS, _output_hashes, commit, dvc, evaluation, fresh_copy, ran, run
 
 from aqil.sweep import SweepError, parse_seeds, set_seeds
 
@@ -31,19 +31,20 @@ def test_set_seeds_rewrites_one_line_and_keeps_comments(tmp_path):
 
 
 def _stages_for(seeds: list[int]) -> set[str]:
-    return ({f"collect@{s}" for s in seeds} | {f"{r}@{s}" for r in RUNS for s in seeds}
-            | {evaluation(r, s) for r in RUNS for s in seeds})
+    """The paper's stages of ``seeds`` (the sweep and ``dvc repro report`` train no baseline)."""
+    return ({f"collect@{s}" for s in seeds} | {f"{r}@{s}" for r in PAPER_RUNS for s in seeds}
+            | {evaluation(r, s) for r in PAPER_RUNS for s in seeds})
 
 
 def test_parallel_sweep_assembles_the_serial_result_and_leaves_no_experiments(tmp_path):
     serial = fresh_copy(tmp_path / "serial")
     set_seeds(serial / "params.yaml", [0, 1, 2])
-    dvc(serial, "repro")
+    dvc(serial, "repro", "report")
 
     parallel = fresh_copy(tmp_path / "parallel")
     proc = run(parallel, sys.executable, "-m", "aqil.sweep", "--seeds", "0-2", "--jobs", "2")
     last = proc.stdout.strip().splitlines()[-1]
-    assert last.endswith("seeds [0, 1, 2] assembled in the workspace; the final dvc repro ran: check_params, report")
+    assert last.endswith("seeds [0, 1, 2] assembled in the workspace; the final dvc repro report ran: report")
     assert "Paper's conclusion:" in proc.stdout  # the closing summary, as dvc repro prints it
     assert (parallel / "params.yaml").read_text() == (serial / "params.yaml").read_text()
     # the same bytes as the serial run, every output but the wall-time ones (results/timing, provenance.json)
@@ -51,7 +52,7 @@ def test_parallel_sweep_assembles_the_serial_result_and_leaves_no_experiments(tm
     refs = subprocess.run(["git", "for-each-ref", "refs/exps"], cwd=parallel, capture_output=True, text=True).stdout
     assert refs == ""
     assert "No experiment tasks in the queue" in dvc(parallel, "queue", "status").stdout
-    assert ran(dvc(parallel, "repro")) == set()
+    assert ran(dvc(parallel, "repro", "report")) == set()
 
 
 def test_sweep_refuses_uncommitted_code_with_one_line(tmp_path):
@@ -71,21 +72,21 @@ def test_two_machines_share_work_through_a_dvc_remote_and_its_run_cache(tmp_path
         dvc(repo, "remote", "add", "-d", "shared", str(remote))
         commit(repo, "shared remote")
     set_seeds(a / "params.yaml", [0, 1])
-    dvc(a, "repro")
+    dvc(a, "repro", "report")
     dvc(a, "push", "--run-cache")
 
     # Machine B fetches the run-cache A pushed and wants seeds 0-2: it trains only its own seed. (--pull:
     # the outputs of a stage found in the run-cache are downloaded when they are not in the local cache.)
     dvc(b, "fetch", "--run-cache")
     set_seeds(b / "params.yaml", [0, 1, 2])
-    assert ran(dvc(b, "repro", "--pull")) == _stages_for([2]) | {"check_params", "report"}
+    assert ran(dvc(b, "repro", "--pull", "report")) == _stages_for([2]) | {"report"}
     dvc(b, "push", "--run-cache")
 
     # Back on A (or any machine): everything is in the run-cache; at most the report is made (B's report,
     # with the same inputs, is in the run-cache too).
     dvc(a, "fetch", "--run-cache")
     set_seeds(a / "params.yaml", [0, 1, 2])
-    assert ran(dvc(a, "repro", "--pull")) <= {"check_params", "report"}
+    assert ran(dvc(a, "repro", "--pull", "report")) <= {"report"}
     summary = Path("results") / "report" / "summary.txt"
     assert (a / summary).read_text() == (b / summary).read_text()
     assert _output_hashes(a / "dvc.lock") == _output_hashes(b / "dvc.lock")

@@ -193,7 +193,7 @@ git -C "$copy" -c user.name=ci -c user.email=ci@localhost commit -q -m "smoke te
 chown -R "$test_uid:$test_uid" "$copy"
 info "temporary checkout: $copy (owned by $test_uid)"
 run_mounted=("$DOCKER" run --rm --user "$test_uid:$test_uid" -v "$copy":/work -w /work "$image")
-# The README's command: the default command runs `dvc repro` and prints the closing summary.
+# The README's command: the default command runs `dvc repro report` and prints the closing summary.
 info "docker run --rm --user $test_uid:$test_uid -v $copy:/work -w /work $image"
 "${run_mounted[@]}" 2>&1 | tee "$work/repro1.log"
 grep -q "Paper.s conclusion:" "$work/repro1.log" || die "no closing summary printed"
@@ -207,10 +207,10 @@ foreign=$(cd "$copy" && find . ! -uid "$test_uid")
 [ -z "$foreign" ] || { printf '%s\n' "$foreign" | head -n 20 >&2; die "files not owned by uid $test_uid"; }
 info "every file in the checkout belongs to uid $test_uid"
 
-info "second run, docker run ... $image dvc repro: must run nothing"
-"${run_mounted[@]}" dvc repro 2>&1 | tee "$work/repro2.log"
+info "second run, docker run ... $image dvc repro report: must run nothing"
+"${run_mounted[@]}" dvc repro report 2>&1 | tee "$work/repro2.log"
 if grep -q "Running stage" "$work/repro2.log"; then die "second dvc repro re-ran stages"; fi
-status=$("${run_mounted[@]}" dvc status 2>&1)
+status=$("${run_mounted[@]}" dvc status report 2>&1)
 printf '    dvc status: %s\n' "$status"
 grep -q "up to date" <<<"$status" || die "dvc status reports changes"
 lap "second repro / status"
@@ -261,8 +261,8 @@ lap "Ctrl-C"
 step "11. seeds in parallel inside the image: python -m aqil.sweep --seeds 0-1 --jobs 2, mounted, --user"
 # Seed 0 was trained in step 7: its experiment is restored from the run-cache; seed 1 trains.
 "${run_mounted[@]}" python -m aqil.sweep --seeds 0-1 --jobs 2 2>&1 | tee "$work/sweep.log"
-grep -q "seeds \[0, 1\] assembled in the workspace; the final dvc repro ran: check_params, report" "$work/sweep.log" \
-    || die "the sweep did not assemble seeds 0-1 with only check_params and report"
+grep -q "seeds \[0, 1\] assembled in the workspace; the final dvc repro report ran: report" "$work/sweep.log" \
+    || die "the sweep did not assemble seeds 0-1 with only the report"
 [ -z "$(git -C "$copy" for-each-ref refs/exps)" ] || die "experiment refs left behind by the sweep"
 foreign=$(cd "$copy" && find . ! -uid "$test_uid")
 [ -z "$foreign" ] || { printf '%s\n' "$foreign" | head -n 20 >&2; die "sweep left files not owned by uid $test_uid"; }
