@@ -19,7 +19,7 @@ from aqil import figures, paper
 from aqil.artifacts import ArtifactError, first_non_finite, read_json, write_json, write_text
 from aqil.baselines import ALL_RUNS, BASELINES
 from aqil.config import Params
-from aqil.report import EVAL_FIELDS, SUMMARY_FIELDS, banner, fmt, interval
+from aqil.report import EVAL_FIELDS, PAPER_SECTIONS, SUMMARY_FIELDS, banner, fmt, interval
 from aqil.runs import run_dir
 from aqil.stats import Estimate, estimate, probability_of_improvement
 
@@ -90,7 +90,7 @@ def render_markdown(params: Params, rows: dict[str, dict]) -> str:
         "environment's reward of the episodes the network drove), so the runs are compared on the greedy "
         "evaluation (epsilon = 0, the same start states for every network).",
         "",
-        *banner(params, rows.values()),
+        *banner(params, rows.values(), [*PAPER_SECTIONS, *BASELINES]),
         "| run | training reward units | average training reward | best training reward | greedy evaluation: "
         "mean [95% CI] | capped evaluation episodes | P(IL250+RL250 better) |",
         "|---|---|---:|---:|---|---:|---:|",

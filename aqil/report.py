@@ -252,17 +252,23 @@ def _flat(d: dict, prefix: str = "") -> dict[str, object]:
     return out
 
 
-def non_default_settings(params: Params) -> dict[str, tuple[object, object]]:
-    """Every param that differs from the defaults (the paper's settings, as its code ran them)."""
+# The params sections the paper's runs and report read (the baselines' sections change none of them).
+PAPER_SECTIONS = ("env", "expert", "collect", "dqn", "rewards", "il250", "il500", "rl500", "il250_rl250",
+                  "evaluate", "report")
+
+
+def non_default_settings(params: Params, sections: Iterable[str] = PAPER_SECTIONS) -> dict[str, tuple[object, object]]:
+    """Every param of ``sections`` that differs from the defaults (the paper's settings, as its code ran them)."""
     ours, default = _flat(to_dict(params)), _flat(to_dict(Params()))
-    return {k: (ours[k], default[k]) for k in ours if ours[k] != default[k] and k != "seeds"}
+    wanted = tuple(f"{section}." for section in sections)
+    return {k: (ours[k], default[k]) for k in ours if ours[k] != default[k] and k.startswith(wanted)}
 
 
-def banner(params: Params, entries: Iterable[dict]) -> list[str]:
-    """Warnings a reader must see before any number: non-paper settings and diverged seeds (``entries``:
-    one dict per run, with its ``label`` and ``diverged_seeds``)."""
+def banner(params: Params, entries: Iterable[dict], sections: Iterable[str] = PAPER_SECTIONS) -> list[str]:
+    """Warnings a reader must see before any number: non-paper settings of ``sections`` and diverged
+    seeds (``entries``: one dict per run, with its ``label`` and ``diverged_seeds``)."""
     lines = []
-    changed = non_default_settings(params)
+    changed = non_default_settings(params, sections)
     if changed:
         lines += ["> **Not the paper's settings.** These params differ from the defaults, which follow the paper's "
                   "reference code: " + "; ".join(f"`{k}: {a}` (default {b})" for k, (a, b) in changed.items())

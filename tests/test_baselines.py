@@ -52,3 +52,15 @@ def test_baselines_are_registered_apart_from_the_paper_runs():
     assert not set(BASELINES) & set(RUNS)
     assert list(ALL_RUNS) == [*RUNS, *BASELINES]
     assert all(spec.init_from in (None, *ALL_RUNS) for spec in ALL_RUNS.values())
+
+
+def test_every_params_section_is_the_papers_or_a_baselines():
+    """The report's "Not the paper's settings" banner reads the paper's sections only: a section in
+    neither list would be left out of every banner."""
+    from dataclasses import fields
+
+    from aqil.config import Params
+    from aqil.report import PAPER_SECTIONS
+
+    sections = {f.name for f in fields(Params)} - {"seeds"}
+    assert sections == set(PAPER_SECTIONS) | set(BASELINES)
