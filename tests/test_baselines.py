@@ -64,3 +64,15 @@ def test_every_params_section_is_the_papers_or_a_baselines():
 
     sections = {f.name for f in fields(Params)} - {"seeds"}
     assert sections == set(PAPER_SECTIONS) | set(BASELINES)
+
+
+def test_compare_stage_reads_the_params_it_reports():
+    """dvc.yaml's compare stage lists exactly the sections its banner reads, plus the seeds."""
+    from pathlib import Path
+
+    import yaml
+
+    from aqil.compare import SECTIONS
+
+    stage = yaml.safe_load((Path(__file__).resolve().parents[1] / "dvc.yaml").read_text())["stages"]["compare"]
+    assert stage["params"] == ["seeds", *SECTIONS]
