@@ -3,7 +3,7 @@
 #   docker build -t aqil .
 #   docker run --rm aqil                                  # pipeline on the image's copy, prints Table 2
 #   docker run --rm aqil python -m pytest -q              # test suite
-#   docker run --rm --user "$(id -u):$(id -g)" -v "$PWD":/work -w /work aqil dvc repro
+#   docker run --rm --user "$(id -u):$(id -g)" -v "$PWD":/work -w /work aqil dvc repro report
 #                                                         # pipeline on the host checkout
 # Build arguments:
 #   BASE_IMAGE       python:3.11-slim-bookworm pinned by digest (below).

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Entrypoint of the aqil image: prepares the environment, then runs the command
-# (default: aqil-reproduce, i.e. `dvc repro` + print the closing summary).
+# (default: aqil-reproduce, i.e. `dvc repro report` + print the closing summary).
 #
 # Works in both ways of running the image:
 #   * nothing mounted: the working directory is the image's own copy, /app;
