@@ -32,7 +32,7 @@ from aqil.cli import run_stage
 from aqil.config import confirm_valid, load_params
 from aqil.evaluate import evaluate_stage
 from aqil.report import EVAL_FIELDS, ORDER, SUMMARY_FIELDS, report_stage
-from aqil.runs import train_stage
+from aqil.runs import RUNS, train_stage
 from aqil.train import new_learner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -260,7 +260,7 @@ def valid_results(tmp_path_factory) -> Path:
 STAGES = {
     "check_params": (confirm_valid, False),
     "il250": (partial(train_stage, "il250"), True),
-    "evaluate": (partial(evaluate_stage, "il250"), True),
+    "evaluate": (partial(evaluate_stage, RUNS["il250"]), True),
     "report": (report_stage, False),
 }
 
