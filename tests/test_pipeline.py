@@ -23,6 +23,8 @@ import psutil
 import pytest
 import yaml
 
+pytestmark = pytest.mark.pipeline
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "data" / "tiny_params.yaml"
 COPY = ["aqil", "stages", "dvc.yaml", ".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore", "pyproject.toml"]
@@ -48,7 +50,7 @@ def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def run(repo: Path, *args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    proc = subprocess.run(args, cwd=repo, env=_env(env), capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(args, cwd=repo, env=_env(env), capture_output=True, text=True, timeout=2400)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -388,6 +390,7 @@ GENERIC_CPU = {
 }
 
 
+@pytest.mark.image
 def test_same_bytes_on_a_generic_cpu_and_on_this_one(tmp_path):
     """The whole tiny pipeline, in two fresh copies: every output hash in dvc.lock must be equal."""
     host = fresh_copy(tmp_path / "host")

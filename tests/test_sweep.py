@@ -36,6 +36,7 @@ def _stages_for(seeds: list[int]) -> set[str]:
             | {evaluation(r, s) for r in PAPER_RUNS for s in seeds})
 
 
+@pytest.mark.pipeline
 def test_parallel_sweep_assembles_the_serial_result_and_leaves_no_experiments(tmp_path):
     serial = fresh_copy(tmp_path / "serial")
     set_seeds(serial / "params.yaml", [0, 1, 2])
@@ -55,6 +56,7 @@ def test_parallel_sweep_assembles_the_serial_result_and_leaves_no_experiments(tm
     assert ran(dvc(parallel, "repro", "report")) == set()
 
 
+@pytest.mark.pipeline
 def test_sweep_refuses_uncommitted_code_with_one_line(tmp_path):
     repo = fresh_copy(tmp_path / "repo")
     with (repo / "aqil" / "report.py").open("a") as fh:
@@ -65,6 +67,7 @@ def test_sweep_refuses_uncommitted_code_with_one_line(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.pipeline
 def test_two_machines_share_work_through_a_dvc_remote_and_its_run_cache(tmp_path):
     remote = tmp_path / "remote"
     a, b = fresh_copy(tmp_path / "a"), fresh_copy(tmp_path / "b")
