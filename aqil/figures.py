@@ -183,7 +183,11 @@ def evaluation_figure(path: Path, labels: list[str], evals: list[dict]) -> None:
         ax.set_xticks(np.arange(len(labels)), labels, fontsize=8)
         ax.set_ylabel("greedy episode reward (RL reward)")
         ax.set_yscale("symlog", linthresh=10)
-        ax.legend(fontsize=8, loc="upper left")
+        # From 0 (or the lowest value) to well above the highest, so that seeds at the episode cap are not
+        # drawn on the frame; the legend sits below the axes, where it cannot hide a method's marks.
+        values = np.concatenate([np.asarray(ev["values"], dtype=float) for ev in evals])
+        ax.set_ylim(min(0.0, float(values.min())), 3.0 * max(10.0, float(values.max())))
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, frameon=False)
         ax.set_title("Greedy evaluation by method (epsilon = 0, fixed start states)")
         fig.tight_layout()
         save(fig, path)
