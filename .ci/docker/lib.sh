@@ -16,7 +16,8 @@ AQIL_CI_CACHE=${AQIL_CI_CACHE:-/var/cache/aqil-ci}
 DOCKER=${DOCKER:-/usr/bin/docker}
 export DOCKER_BUILDKIT=1
 
-step() { printf '\n==> %s\n' "$*"; }
+# The elapsed seconds in every step header show where a slow run spent its time, even in a cut-off log.
+step() { printf '\n==> %s  [%ss]\n' "$*" "$SECONDS"; }
 info() { printf '    %s\n' "$*"; }
 die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
 
