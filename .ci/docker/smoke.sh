@@ -262,7 +262,13 @@ lap "Ctrl-C"
 # ---------------------------------------------------------------------------
 step "11. seeds in parallel inside the image: python -m aqil.sweep --seeds 0-1 --jobs 2, mounted, --user"
 # Seed 0 was trained in step 7: its experiment is restored from the run-cache; seed 1 trains.
-"${run_mounted[@]}" python -m aqil.sweep --seeds 0-1 --jobs 2 2>&1 | tee "$work/sweep.log"
+# A bound on the wait: a stuck queue worker fails this step with its log instead of stalling CI.
+set +e
+timeout 1200 "${run_mounted[@]}" python -m aqil.sweep --seeds 0-1 --jobs 2 2>&1 | tee "$work/sweep.log"
+sweep_rc=${PIPESTATUS[0]}
+set -e
+[ "$sweep_rc" -ne 124 ] || die "the sweep ran past 1200 s (a stuck DVC queue worker?); log: $work/sweep.log"
+[ "$sweep_rc" -eq 0 ] || die "the sweep failed (exit code $sweep_rc); log: $work/sweep.log"
 grep -q "seeds \[0, 1\] assembled in the workspace; the final dvc repro report ran: report" "$work/sweep.log" \
     || die "the sweep did not assemble seeds 0-1 with only the report"
 [ -z "$(git -C "$copy" for-each-ref refs/exps)" ] || die "experiment refs left behind by the sweep"
