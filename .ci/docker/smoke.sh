@@ -17,6 +17,7 @@
 #      ran on the host by .ci/run; steps 7, 9 and 11 run the pipeline in the image)
 #   9. run the image with nothing mounted (the image's own copy, tiny params)
 #  10. check that Ctrl-C (SIGINT to the container) stops a running stage
+#  11. run seeds in parallel inside the image (python -m aqil.sweep, mounted, --user)
 #
 # CI stand-in context: no container registry is reachable in CI (no Docker Hub, no
 # download.pytorch.org); only the Debian and PyPI package registries are. Steps 2-4
