@@ -39,13 +39,29 @@ def _closure(script: str) -> set[str]:
     return seen | {"aqil/__init__.py"}
 
 
+def _code_deps_mismatch(stage: dict) -> tuple[set[str], set[str]]:
+    """(library files the stage imports but does not list, listed files it does not import)."""
+    script = "stages/" + stage["cmd"].split("stages.")[1].split()[0] + ".py"
+    listed = {d for d in stage["deps"] if d.startswith("aqil/") or d == script}
+    imported = _closure(script) | {script}
+    return imported - listed, listed - imported
+
+
 @pytest.mark.parametrize("name", sorted(STAGES))
 def test_stage_code_deps_are_exactly_its_imports(name):
-    stage = STAGES[name]
-    script = "stages/" + stage["cmd"].split("stages.")[1].split()[0] + ".py"
-    listed = {d for d in stage["deps"] if d.startswith("aqil/")}
-    assert script in stage["deps"]
-    assert listed == _closure(script)
+    assert _code_deps_mismatch(STAGES[name]) == (set(), set())
+
+
+def test_a_deliberately_missing_dependency_is_caught():
+    """The check above fails when a stage forgets a module it imports (here: report without qnet.py),
+    or lists one it does not import."""
+    stage = dict(STAGES["report"])
+    assert "aqil/qnet.py" in stage["deps"]
+    stage["deps"] = [d for d in stage["deps"] if d != "aqil/qnet.py"]
+    assert _code_deps_mismatch(stage) == ({"aqil/qnet.py"}, set())
+    stage = dict(STAGES["collect"])
+    stage["deps"] = [*stage["deps"], "aqil/report.py"]
+    assert _code_deps_mismatch(stage) == (set(), {"aqil/report.py"})
 
 
 
