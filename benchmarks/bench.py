@@ -8,6 +8,9 @@ Measures in one process, on one thread (what the pipeline uses):
   * the update alone, from the same trained state and on the same minibatches: the fused kernel
     against the torch implementation of the same sequential rule (the reference it is tested
     against), and the torch ``batched`` update;
+  * where the fused update's time goes: its two forward passes per fit alone (the target's and the
+    fit's), and, as a floor for touching every weight once per fit, one plain momentum-decay pass
+    over all parameters per fit;
   * the environment step and the greedy action alone;
   * numba's start-up cost per process: compiling the kernel (empty cache) and loading it (cache).
 
@@ -36,6 +39,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from numba import njit
 
 from aqil import trajectories
 from aqil.config import DQNConfig, EnvConfig, ExpertConfig, RewardsConfig
@@ -85,6 +90,47 @@ def update_only_us(agent: Agent, backend: str, update: str, calls: int, seed: in
         learner.update(*b)
         samples.append((time.perf_counter() - start) * 1e6)
     return statistics.median(samples)
+
+
+def fused_breakdown_us(agent: Agent, calls: int, seed: int = 1) -> dict[str, float]:
+    """Median µs per update (20 fits) of parts of the fused update, on ``agent``'s trained network.
+
+    ``forwards``: the two forward passes of each fit alone (Q of the next state for the target, Q of the
+    state for the fit), through the kernel's own forward. ``momentum_pass``: one v <- m*v, w <- w - lr*v
+    over every parameter per fit, the least memory traffic an update that changes every weight's
+    momentum can have. Neither changes the network.
+    """
+    learner = agent.learner
+    learner.sync()  # nothing owed: the forward passes below then read the weights without settling any
+    memory = copy.deepcopy(agent.memory)
+    memory.rng = np.random.default_rng(seed)
+    batches = [memory.sample(agent.batch_size) for _ in range(calls)]
+
+    def forwards(batch) -> None:
+        learner.q_values(batch.next_obs)
+        learner.q_values(batch.obs)
+
+    params, velocity = learner.params.numpy().copy(), learner.velocity.numpy().copy()
+    lr, momentum = np.float32(learner.lr), np.float32(learner.momentum)
+    samples: dict[str, list[float]] = {"forwards": [], "momentum_pass": []}
+    for batch in batches:
+        start = time.perf_counter()
+        forwards(batch)
+        samples["forwards"].append((time.perf_counter() - start) * 1e6)
+        start = time.perf_counter()
+        _momentum_passes(params, velocity, lr, momentum, len(batch.obs))
+        samples["momentum_pass"].append((time.perf_counter() - start) * 1e6)
+    return {k: statistics.median(v[5:]) for k, v in samples.items()}
+
+
+@njit(cache=False)
+def _momentum_passes(params: np.ndarray, velocity: np.ndarray, lr: np.float32, momentum: np.float32,
+                     times: int) -> None:
+    for _ in range(times):
+        for k in range(params.shape[0]):
+            v = momentum * velocity[k]
+            velocity[k] = v
+            params[k] -= lr * v
 
 
 def small_op_us(fn, count: int, repeats: int = 5) -> float:
@@ -137,6 +183,10 @@ def main() -> None:
     results["update_sequential_fused_us"] = update_only_us(trained, "fused", "sequential", calls)
     results["update_sequential_torch_us"] = update_only_us(trained, "torch", "sequential", max(calls // 5, 20))
     results["update_batched_torch_us"] = update_only_us(trained, "torch", "batched", calls)
+    breakdown = fused_breakdown_us(trained, calls)
+    results["update_fused_forwards_us"] = breakdown["forwards"]
+    results["update_fused_rest_us"] = results["update_sequential_fused_us"] - breakdown["forwards"]
+    results["momentum_pass_all_params_us"] = breakdown["momentum_pass"]
 
     env_cfg = EnvConfig()
     env = make_env(env_cfg)
@@ -167,6 +217,9 @@ def main() -> None:
         ("update alone, sequential, fused", "update_sequential_fused_us"),
         ("update alone, sequential, torch", "update_sequential_torch_us"),
         ("update alone, batched, torch", "update_batched_torch_us"),
+        ("  fused update: its 2 forward passes per fit", "update_fused_forwards_us"),
+        ("  fused update: the rest (steps, owed decays)", "update_fused_rest_us"),
+        ("  floor: 1 momentum pass over all params/fit", "momentum_pass_all_params_us"),
         ("environment step alone", "env_step_us"),
         ("greedy action alone (fused)", "greedy_action_us"),
     ]
