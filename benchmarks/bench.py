@@ -72,16 +72,21 @@ def steady_state(cfg: DQNConfig, expert: trajectories.Trajectories, updates: int
     return statistics.median(kept), per_window, agent
 
 
-def update_only_us(agent: Agent, backend: str, update: str, calls: int, seed: int = 1) -> float:
+def replay_batches(agent: Agent, count: int, seed: int = 1) -> list:
+    """``count`` minibatches from a copy of ``agent``'s replay memory (the same ones for every measurement)."""
+    memory = copy.deepcopy(agent.memory)
+    memory.rng = np.random.default_rng(seed)
+    return [memory.sample(agent.batch_size) for _ in range(count)]
+
+
+def update_only_us(agent: Agent, backend: str, update: str, calls: int) -> float:
     """Median µs of one ``update`` call from a copy of ``agent``'s network, on its own replay data."""
     cfg = dataclasses.replace(DQNConfig(), update=update)
     learner = new_learner(cfg, 0, CPU, backend)
     agent.learner.sync()
     learner.params.copy_(agent.learner.params)
     learner.velocity.copy_(agent.learner.velocity)
-    memory = copy.deepcopy(agent.memory)
-    memory.rng = np.random.default_rng(seed)
-    batches = [memory.sample(cfg.batch_size) for _ in range(calls + 5)]
+    batches = replay_batches(agent, calls + 5)
     for b in batches[:5]:  # warm-up
         learner.update(*b)
     samples = []
@@ -92,7 +97,7 @@ def update_only_us(agent: Agent, backend: str, update: str, calls: int, seed: in
     return statistics.median(samples)
 
 
-def fused_breakdown_us(agent: Agent, calls: int, seed: int = 1) -> dict[str, float]:
+def fused_breakdown_us(agent: Agent, calls: int) -> dict[str, float]:
     """Median µs per update (20 fits) of parts of the fused update, on ``agent``'s trained network.
 
     ``forwards``: the two forward passes of each fit alone (Q of the next state for the target, Q of the
@@ -102,20 +107,13 @@ def fused_breakdown_us(agent: Agent, calls: int, seed: int = 1) -> dict[str, flo
     """
     learner = agent.learner
     learner.sync()  # nothing owed: the forward passes below then read the weights without settling any
-    memory = copy.deepcopy(agent.memory)
-    memory.rng = np.random.default_rng(seed)
-    batches = [memory.sample(agent.batch_size) for _ in range(calls)]
-
-    def forwards(batch) -> None:
-        learner.q_values(batch.next_obs)
-        learner.q_values(batch.obs)
-
     params, velocity = learner.params.numpy().copy(), learner.velocity.numpy().copy()
     lr, momentum = np.float32(learner.lr), np.float32(learner.momentum)
     samples: dict[str, list[float]] = {"forwards": [], "momentum_pass": []}
-    for batch in batches:
+    for batch in replay_batches(agent, calls + 5):
         start = time.perf_counter()
-        forwards(batch)
+        learner.q_values(batch.next_obs)
+        learner.q_values(batch.obs)
         samples["forwards"].append((time.perf_counter() - start) * 1e6)
         start = time.perf_counter()
         _momentum_passes(params, velocity, lr, momentum, len(batch.obs))
