@@ -26,6 +26,21 @@ so LLVM may vectorize but never reassociates, and never fuses a multiply with an
   so m*v + 0 = m*v while delta is finite); the memory traffic of dead rows is saved, and a row
   whose velocity has decayed to zero stops decaying early, bytes unchanged.
 
+What makes it fast, none of which changes an operation or its order (measured in
+benchmarks/bench.py; the README's "Performance" has the figures):
+
+* No views. Hot loops index the flat buffers with unsigned (uint64) offsets: numba then emits no
+  negative-index wrap-around, which would keep LLVM from vectorizing, and makes no array view per row
+  or per layer. Each view, and each array argument of a call that numba's reference-count pruning
+  cannot see through, costs an atomic increment and decrement, and an atomic operation waits for
+  every pending store of the row updates before it. So the helpers called per row or per layer are
+  inlined (``inline="always"``), which leaves the per-fit path without a reference count.
+* No unpredictable branches per unit. Whether a ReLU unit is active is a coin flip to the CPU; the
+  active units are listed without a branch (``_active_units``), and so are those of them whose rows
+  owe decays; the loops run over those lists.
+* Owed decays: up to four per visit of a weight, so a row that owes several is read and written once
+  per four.
+
 Subnormal floats are slow on x86 and appear once the momentum of dead units decays; the training
 process flushes them to zero as TensorFlow did (``torch.set_flush_denormal(True)`` sets the
 CPU's FTZ/DAZ flags, which this kernel runs under too).
@@ -38,7 +53,12 @@ from numba import njit
 
 _NARROW = 16  # layers with fewer outputs skip the vector loops, whose set-up costs more than they save
 
-@njit(cache=True, nogil=True)
+# Offsets are unsigned (see "No views" above). numba types uint64 + int64 as float64, so every offset
+# below is built from uint64 values only.
+_U = np.uint64
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _settle(
     params: np.ndarray, velocity: np.ndarray, owed: np.ndarray, row: int, start: int, n: int,
     lr: np.float32, momentum: np.float32,
@@ -48,26 +68,72 @@ def _settle(
     Once the row's velocity is all zeros, one more decay is the last that can change a byte:
     v stays the same zero, and w - lr*v changes w only when w is -0.0 and v is -0.0 (to +0.0),
     after which nothing changes. So a row dead for a million fits costs a few thousand decays,
-    with exactly the eager loop's bytes.
+    with exactly the eager loop's bytes. Up to four decays are applied per visit of each weight,
+    each with exactly the eager loop's operations: the same bytes, less memory traffic.
     """
-    w = params[start : start + n]
-    vw = velocity[start : start + n]
+    s = _U(start)
+    width = _U(n)
     remaining = owed[row]
     while remaining > 0:
-        if remaining > 1 and remaining % 64 == 0 and _all_zero(vw, n):
+        if remaining > 1 and remaining % 64 == 0 and _all_zero(velocity, s, width):
             remaining = 1
-        for o in range(n):
-            v = momentum * vw[o]
-            vw[o] = v
-            w[o] -= lr * v
-        remaining -= 1
+        count = remaining - 64 * ((remaining - 1) // 64)  # decays until the test above is due again
+        remaining -= count
+        while count > 0:
+            times = min(count, 4)
+            _decay(params, velocity, s, width, times, lr, momentum)
+            count -= times
     owed[row] = 0
 
 
-@njit(cache=True, nogil=True)
-def _all_zero(values: np.ndarray, n: int) -> bool:
-    for o in range(n):  # noqa: SIM110 (numba compiles no generator inside all())
-        if values[o] != 0.0:
+@njit(cache=True, nogil=True, inline="always")
+def _decay(
+    params: np.ndarray, velocity: np.ndarray, s: np.uint64, width: np.uint64, times: int,
+    lr: np.float32, momentum: np.float32,
+) -> None:
+    """``times`` (1 to 4) decays v <- m*v, w <- w - lr*v of params[s : s + width], one after another."""
+    if times == 1:
+        for o in range(width):
+            k = s + o
+            v = momentum * velocity[k]
+            velocity[k] = v
+            params[k] -= lr * v
+    elif times == 2:
+        for o in range(width):
+            k = s + o
+            v = momentum * velocity[k]
+            w = params[k] - lr * v
+            v = momentum * v
+            velocity[k] = v
+            params[k] = w - lr * v
+    elif times == 3:
+        for o in range(width):
+            k = s + o
+            v = momentum * velocity[k]
+            w = params[k] - lr * v
+            v = momentum * v
+            w = w - lr * v
+            v = momentum * v
+            velocity[k] = v
+            params[k] = w - lr * v
+    else:
+        for o in range(width):
+            k = s + o
+            v = momentum * velocity[k]
+            w = params[k] - lr * v
+            v = momentum * v
+            w = w - lr * v
+            v = momentum * v
+            w = w - lr * v
+            v = momentum * v
+            velocity[k] = v
+            params[k] = w - lr * v
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _all_zero(values: np.ndarray, s: np.uint64, width: np.uint64) -> bool:
+    for o in range(width):  # noqa: SIM110 (numba compiles no generator inside all())
+        if values[s + o] != 0.0:
             return False
     return True
 
@@ -77,11 +143,11 @@ def settle_all(
     params: np.ndarray, velocity: np.ndarray, owed: np.ndarray, sizes: np.ndarray, lr: float, momentum: float,
 ) -> None:
     """Apply every owed decay, so that params and velocity hold the eager loop's values."""
-    p = 0
-    row = 0
+    p = _U(0)
+    row = _U(0)
     for layer in range(sizes.shape[0] - 1):
-        n_in = sizes[layer]
-        n_out = sizes[layer + 1]
+        n_in = _U(sizes[layer])
+        n_out = _U(sizes[layer + 1])
         for i in range(n_in):
             if owed[row + i] > 0:
                 _settle(params, velocity, owed, row + i, p + i * n_out, n_out, np.float32(lr), np.float32(momentum))
@@ -98,73 +164,111 @@ def forward(
 
     Returns the offset of the output layer in ``acts``. Each output is accumulated in input order,
     out[o] = (((b[o] + h0 W[i0, o]) + h1 W[i1, o]) + ...). Rows that are read are settled first.
+    ``acts`` and ``active`` are work buffers as ``scratch`` makes them.
     """
-    n_layers = sizes.shape[0] - 1
     for i in range(sizes[0]):
         acts[i] = x[i]
-    p = 0
-    a_in = 0  # offset of the layer's input in acts; also its first row in owed
+    return _forward(params, velocity, owed, sizes, lr, momentum, acts, active)
+
+
+@njit(cache=True, nogil=True)
+def forward_row(
+    params: np.ndarray, velocity: np.ndarray, owed: np.ndarray, sizes: np.ndarray,
+    lr: np.float32, momentum: np.float32, inputs: np.ndarray, r: int, acts: np.ndarray, active: np.ndarray,
+) -> int:
+    """``forward`` of the row inputs[r], without making a view of it (see "No views" above)."""
+    for i in range(sizes[0]):
+        acts[i] = inputs[r, i]
+    return _forward(params, velocity, owed, sizes, lr, momentum, acts, active)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _forward(
+    params: np.ndarray, velocity: np.ndarray, owed: np.ndarray, sizes: np.ndarray,
+    lr: np.float32, momentum: np.float32, acts: np.ndarray, active: np.ndarray,
+) -> int:
+    """``forward`` with the input already in acts[:sizes[0]]."""
+    n_layers = sizes.shape[0] - 1
+    p = _U(0)  # offset of the layer's W in params
+    a_in = _U(0)  # offset of the layer's input in acts; also its first row in owed
     for layer in range(n_layers):
-        n_in = sizes[layer]
-        n_out = sizes[layer + 1]
+        n_in = _U(sizes[layer])
+        n_out = _U(sizes[layer + 1])
         a_out = a_in + n_in
         b = p + n_in * n_out
-        # slices indexed by range variables: numba then drops its negative-index handling,
-        # which would keep LLVM from vectorizing
-        h = acts[a_in:a_out]
-        y = acts[a_out : a_out + n_out]
-        bias = params[b : b + n_out]
         for o in range(n_out):
-            y[o] = bias[o]
-        n_active = 0
-        for i in range(n_in):
-            if h[i] != 0.0:
-                active[n_active] = i
-                n_active += 1
-                if owed[a_in + i] > 0:
-                    _settle(params, velocity, owed, a_in + i, p + i * n_out, n_out, lr, momentum)
-        if n_out < _NARROW:  # e.g. the 2 Q-values: one running sum per output, same order
+            acts[a_out + o] = params[b + o]
+        n_active = _active_units(acts, a_in, n_in, active)
+        # the active units whose rows owe decays, listed without a branch after the active ones
+        n_owing = 0
+        for j in range(n_active):
+            i = active[j]
+            active[n_in + _U(n_owing)] = i
+            n_owing += np.int64(owed[a_in + _U(i)] > 0)
+        for j in range(n_owing):
+            i = _U(active[n_in + _U(j)])
+            _settle(params, velocity, owed, a_in + i, p + i * n_out, n_out, lr, momentum)
+        if n_out < _U(_NARROW):  # e.g. the 2 Q-values: one running sum per output, same order
             for o in range(n_out):
-                total = y[o]
+                total = acts[a_out + o]
                 for j in range(n_active):
-                    total += h[active[j]] * params[p + active[j] * n_out + o]
-                y[o] = total
+                    i = _U(active[j])
+                    total += acts[a_in + i] * params[p + i * n_out + o]
+                acts[a_out + o] = total
             p = b + n_out
             a_in = a_out
             continue
         n4 = n_active - n_active % 4
         for j in range(0, n4, 4):
-            i0, i1, i2, i3 = active[j], active[j + 1], active[j + 2], active[j + 3]
-            h0, h1, h2, h3 = h[i0], h[i1], h[i2], h[i3]
-            w0 = params[p + i0 * n_out : p + (i0 + 1) * n_out]
-            w1 = params[p + i1 * n_out : p + (i1 + 1) * n_out]
-            w2 = params[p + i2 * n_out : p + (i2 + 1) * n_out]
-            w3 = params[p + i3 * n_out : p + (i3 + 1) * n_out]
+            i0, i1, i2, i3 = _U(active[j]), _U(active[j + 1]), _U(active[j + 2]), _U(active[j + 3])
+            h0, h1, h2, h3 = acts[a_in + i0], acts[a_in + i1], acts[a_in + i2], acts[a_in + i3]
+            r0, r1, r2, r3 = p + i0 * n_out, p + i1 * n_out, p + i2 * n_out, p + i3 * n_out
             for o in range(n_out):
-                y[o] = (((y[o] + h0 * w0[o]) + h1 * w1[o]) + h2 * w2[o]) + h3 * w3[o]
+                k = a_out + o
+                acts[k] = (((acts[k] + h0 * params[r0 + o]) + h1 * params[r1 + o])
+                           + h2 * params[r2 + o]) + h3 * params[r3 + o]
         for j in range(n4, n_active):
-            i0 = active[j]
-            h0 = h[i0]
-            w0 = params[p + i0 * n_out : p + (i0 + 1) * n_out]
+            i0 = _U(active[j])
+            h0 = acts[a_in + i0]
+            r0 = p + i0 * n_out
             for o in range(n_out):
-                y[o] += h0 * w0[o]
+                acts[a_out + o] += h0 * params[r0 + o]
         if layer < n_layers - 1:
             for o in range(n_out):
-                if y[o] < 0.0:
-                    y[o] = 0.0
+                if acts[a_out + o] < 0.0:
+                    acts[a_out + o] = 0.0
         p = b + n_out
         a_in = a_out
-    return a_in
+    return np.int64(a_in)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _active_units(acts: np.ndarray, a_in: np.uint64, n_in: np.uint64, active: np.ndarray) -> int:
+    """Write the indices i of the units with acts[a_in + i] != 0 (NaN included) to ``active``; return how many.
+
+    Without a branch: whether a ReLU unit is active is a coin flip the CPU cannot predict.
+    """
+    n_active = 0
+    for i in range(n_in):
+        active[n_active] = np.int64(i)
+        n_active += np.int64(acts[a_in + i] != 0.0)
+    return n_active
 
 
 @njit(cache=True, nogil=True)
 def argmax(values: np.ndarray) -> int:
     """First index of the largest value, as ``np.argmax`` (a NaN counts as the largest)."""
+    return _argmax_at(values, 0, values.shape[0])
+
+
+@njit(cache=True, nogil=True)
+def _argmax_at(values: np.ndarray, start: int, n: int) -> int:
+    """``argmax(values[start : start + n])`` without making the view."""
     best = 0
-    for k in range(values.shape[0]):
-        if values[k] != values[k]:
+    for k in range(n):
+        if values[start + k] != values[start + k]:
             return k
-        if values[k] > values[best]:
+        if values[start + k] > values[start + best]:
             best = k
     return best
 
@@ -177,7 +281,7 @@ def q_values(
     """Q-values of a batch of float32 observations, one row each."""
     n_act = sizes[sizes.shape[0] - 1]
     acts = np.empty(sizes.sum(), dtype=np.float32)
-    active = np.empty(sizes.max(), dtype=np.int64)
+    active = np.empty(2 * sizes.max(), dtype=np.int64)
     q = np.empty((obs.shape[0], n_act), dtype=np.float32)
     for r in range(obs.shape[0]):
         out = forward(params, velocity, owed, sizes, np.float32(lr), np.float32(momentum), obs[r], acts, active)
@@ -192,40 +296,40 @@ def greedy_action(
 ) -> int:
     """argmax_a Q(obs, a) for one float32 observation."""
     acts = np.empty(sizes.sum(), dtype=np.float32)
-    active = np.empty(sizes.max(), dtype=np.int64)
+    active = np.empty(2 * sizes.max(), dtype=np.int64)
     out = forward(params, velocity, owed, sizes, np.float32(lr), np.float32(momentum), obs, acts, active)
-    return argmax(acts[out : out + sizes[sizes.shape[0] - 1]])
+    return _argmax_at(acts, out, sizes[sizes.shape[0] - 1])
 
 
-@njit(cache=True, nogil=True)
-def _sum8(t: np.ndarray, n: int) -> np.float32:
+@njit(cache=True, nogil=True, inline="always")
+def _sum8(t: np.ndarray, n: np.uint64) -> np.float32:
     """sum of t[:n] in 8 partial sums (lane k: t[k], t[k+8], ...) combined pairwise."""
     s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = np.float32(0.0)
-    n8 = n - n % 8
-    for j in range(n8 // 8):
-        o = 8 * j
+    n8 = n - n % _U(8)
+    for j in range(n8 // _U(8)):
+        o = _U(8) * j
         s0 += t[o]
-        s1 += t[o + 1]
-        s2 += t[o + 2]
-        s3 += t[o + 3]
-        s4 += t[o + 4]
-        s5 += t[o + 5]
-        s6 += t[o + 6]
-        s7 += t[o + 7]
+        s1 += t[o + _U(1)]
+        s2 += t[o + _U(2)]
+        s3 += t[o + _U(3)]
+        s4 += t[o + _U(4)]
+        s5 += t[o + _U(5)]
+        s6 += t[o + _U(6)]
+        s7 += t[o + _U(7)]
     rest = np.float32(0.0)
     for o in range(n8, n):
         rest += t[o]
     return (((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))) + rest
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _sum_folded(t: np.ndarray, n: int) -> np.float32:
     """sum of t[:n], overwriting t: while the length is even and at least 32, the second half is
     added onto the first (t[k] += t[k + n/2], a long vector loop); then ``_sum8``. The order
     depends on n alone."""
-    m = n
-    while m >= 32 and m % 2 == 0:
-        half = m // 2
+    m = _U(n)
+    while m >= _U(32) and m % _U(2) == _U(0):
+        half = m // _U(2)
         for k in range(half):
             t[k] += t[k + half]
         m = half
@@ -233,22 +337,10 @@ def _sum_folded(t: np.ndarray, n: int) -> np.float32:
 
 
 @njit(cache=True, nogil=True)
-def _step(
-    params: np.ndarray, velocity: np.ndarray, owed: np.ndarray, sizes: np.ndarray, acts: np.ndarray,
-    out: int, action: int, error: np.float32, lr: np.float32, momentum: np.float32,
-    delta: np.ndarray, below: np.ndarray, products: np.ndarray,
-) -> None:
-    """One SGD-with-momentum step for d(loss)/dQ = error at ``action`` (0 elsewhere)."""
-    for a in range(sizes[sizes.shape[0] - 1]):
-        delta[a] = 0.0
-    delta[action] = error
-    step_on_outputs(params, velocity, owed, sizes, acts, out, lr, momentum, delta, below, products)
-
-
-@njit(cache=True, nogil=True)
 def step_on_outputs(
     params: np.ndarray, velocity: np.ndarray, owed: np.ndarray, sizes: np.ndarray, acts: np.ndarray,
     out: int, lr: np.float32, momentum: np.float32, delta: np.ndarray, below: np.ndarray, products: np.ndarray,
+    active: np.ndarray,
 ) -> None:
     """One SGD-with-momentum step for d(loss)/d(outputs) = delta[:n_outputs] (float32, any values).
 
@@ -257,65 +349,60 @@ def step_on_outputs(
     taken from its weights before they change, so the step is the gradient at the old weights.
     """
     n_layers = sizes.shape[0] - 1
-    p_end = params.shape[0]
-    a_in = out
+    p_end = _U(params.shape[0])
+    a_in = _U(out)
     for layer in range(n_layers - 1, -1, -1):
-        n_in = sizes[layer]
-        n_out = sizes[layer + 1]
+        n_in = _U(sizes[layer])
+        n_out = _U(sizes[layer + 1])
         a_in -= n_in
         b = p_end - n_out
         p = b - n_in * n_out
-        x = acts[a_in : a_in + n_in]
-        d = delta[:n_out]
+        half = n_out // _U(2)
+        paired = n_out % _U(2) == _U(0) and n_out >= _U(32)
+        # inactive units: no gradient (their rows owe a decay), and for hidden layers no error below
         for i in range(n_in):
-            h = x[i]
-            if h == 0.0:  # inactive unit: no gradient, and for hidden layers no error below
-                owed[a_in + i] += 1
-                below[i] = 0.0
-                continue
+            owed[a_in + i] += np.int64(acts[a_in + i] == 0.0)
+            below[i] = 0.0
+        n_active = _active_units(acts, a_in, n_in, active)
+        for j in range(n_active):
+            i = _U(active[j])
+            h = acts[a_in + i]
             row = p + i * n_out
-            if n_out < _NARROW:
+            if n_out < _U(_NARROW):
                 for o in range(n_out):
-                    products[o] = params[row + o] * d[o]
-                    v = momentum * velocity[row + o] + h * d[o]
+                    products[o] = params[row + o] * delta[o]
+                    v = momentum * velocity[row + o] + h * delta[o]
                     velocity[row + o] = v
                     params[row + o] -= lr * v
                 if layer > 0:  # h > 0 here, so the ReLU derivative is 1
                     below[i] = _sum_folded(products, n_out)
                 continue
-            w = params[row : row + n_out]
-            vw = velocity[row : row + n_out]
-            half = n_out // 2
-            if n_out % 2 == 0 and n_out >= 32:
+            if paired:
                 # both halves in one pass; products[k] is already the first fold of _sum_folded,
                 # products(k) + products(k + half), so the sum below is unchanged
-                w2 = w[half:]
-                vw2 = vw[half:]
-                d2 = d[half:]
+                row2 = row + half
                 for o in range(half):
-                    products[o] = w[o] * d[o] + w2[o] * d2[o]
-                    v = momentum * vw[o] + h * d[o]
-                    vw[o] = v
-                    w[o] -= lr * v
-                    v2 = momentum * vw2[o] + h * d2[o]
-                    vw2[o] = v2
-                    w2[o] -= lr * v2
+                    products[o] = params[row + o] * delta[o] + params[row2 + o] * delta[half + o]
+                    v = momentum * velocity[row + o] + h * delta[o]
+                    velocity[row + o] = v
+                    params[row + o] -= lr * v
+                    v2 = momentum * velocity[row2 + o] + h * delta[half + o]
+                    velocity[row2 + o] = v2
+                    params[row2 + o] -= lr * v2
                 if layer > 0:
                     below[i] = _sum_folded(products, half)
                 continue
             for o in range(n_out):
-                products[o] = w[o] * d[o]
-                v = momentum * vw[o] + h * d[o]
-                vw[o] = v
-                w[o] -= lr * v
+                products[o] = params[row + o] * delta[o]
+                v = momentum * velocity[row + o] + h * delta[o]
+                velocity[row + o] = v
+                params[row + o] -= lr * v
             if layer > 0:
                 below[i] = _sum_folded(products, n_out)
-        wb = params[b : b + n_out]
-        vb = velocity[b : b + n_out]
         for o in range(n_out):
-            v = momentum * vb[o] + d[o]
-            vb[o] = v
-            wb[o] -= lr * v
+            v = momentum * velocity[b + o] + delta[o]
+            velocity[b + o] = v
+            params[b + o] -= lr * v
         if layer > 0:
             for i in range(n_in):
                 delta[i] = below[i]
@@ -324,10 +411,11 @@ def step_on_outputs(
 
 @njit(cache=True, nogil=True)
 def scratch(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Work buffers of one fit: acts (every layer's values), delta, below, products, active."""
+    """Work buffers of one fit: acts (every layer's values), delta, below, products, and active (the
+    active units of a layer, then those of them whose rows owe decays)."""
     width = sizes.max()
     return (np.empty(sizes.sum(), dtype=np.float32), np.empty(width, dtype=np.float32),
-            np.empty(width, dtype=np.float32), np.empty(width, dtype=np.float32), np.empty(width, dtype=np.int64))
+            np.empty(width, dtype=np.float32), np.empty(width, dtype=np.float32), np.empty(2 * width, dtype=np.int64))
 
 
 @njit(cache=True, nogil=True)
@@ -352,15 +440,17 @@ def fit_sequential(
     for r in range(obs.shape[0]):
         target = reward[r]
         if not done[r]:
-            out = forward(params, velocity, owed, sizes, lr32, m32, next_obs[r], acts, active)
-            q_next = acts[out : out + n_act]
-            target = reward[r] + gamma * np.float64(q_next[argmax(q_next)])
-        out = forward(params, velocity, owed, sizes, lr32, m32, obs[r], acts, active)
+            out = forward_row(params, velocity, owed, sizes, lr32, m32, next_obs, r, acts, active)
+            target = reward[r] + gamma * np.float64(acts[out + _argmax_at(acts, out, n_act)])
+        out = forward_row(params, velocity, owed, sizes, lr32, m32, obs, r, acts, active)
         error = acts[out + action[r]] - np.float32(target)
         total += np.float64(error) * np.float64(error) / n_act
         for a in range(n_act):
             q = abs(np.float64(acts[out + a]))
             if q > largest or q != q:
                 largest = q
-        _step(params, velocity, owed, sizes, acts, out, action[r], error, lr32, m32, delta, below, products)
+        for a in range(n_act):  # d(loss)/dQ: the error at the action taken, 0 at the other
+            delta[a] = 0.0
+        delta[action[r]] = error
+        step_on_outputs(params, velocity, owed, sizes, acts, out, lr32, m32, delta, below, products, active)
     return total / obs.shape[0], largest

@@ -1,7 +1,7 @@
 """The baselines' losses (aqil/baselines.py), fused like the paper's fit in aqil/kernel.py.
 
 Each fits a minibatch one sample after another, with one SGD-with-momentum step per sample, and
-reuses the paper kernel's forward pass and backward step (``kernel.forward``, ``kernel.step_on_outputs``),
+reuses the paper kernel's forward pass and backward step (``kernel.forward_row``, ``kernel.step_on_outputs``),
 so its arithmetic order, and so its bytes on every x86-64 CPU, are fixed in the code in the same way.
 The paper's runs never import this module: editing a baseline's loss leaves their cached results valid.
 """
@@ -13,7 +13,7 @@ import math
 import numpy as np
 from numba import njit
 
-from aqil.kernel import argmax, forward, scratch, step_on_outputs
+from aqil.kernel import argmax, forward_row, scratch, step_on_outputs
 
 # exp and log for the classification losses, as fixed sequences of float64 operations (no libm, whose
 # last bit depends on the CPU): not correctly rounded (a few units in the last place), but the same
@@ -89,7 +89,7 @@ def fit_classifier(
     total = 0.0
     largest = 0.0
     for r in range(obs.shape[0]):
-        out = forward(params, velocity, owed, sizes, lr32, m32, obs[r], acts, active)
+        out = forward_row(params, velocity, owed, sizes, lr32, m32, obs, r, acts, active)
         z0 = np.float64(acts[out])
         z1 = np.float64(acts[out + 1])
         for z in (abs(z0), abs(z1)):
@@ -103,7 +103,7 @@ def fit_classifier(
         total += log_1_to_2(norm) - ((z1 if y == 1 else z0) - top)
         delta[0] = np.float32(e0 / norm - (1.0 if y == 0 else 0.0))
         delta[1] = np.float32(e1 / norm - (1.0 if y == 1 else 0.0))
-        step_on_outputs(params, velocity, owed, sizes, acts, out, lr32, m32, delta, below, products)
+        step_on_outputs(params, velocity, owed, sizes, acts, out, lr32, m32, delta, below, products, active)
     return total / obs.shape[0], largest
 
 
@@ -134,15 +134,15 @@ def fit_dqfd(
     for r in range(obs.shape[0]):
         y1 = reward[r]
         if not done[r]:
-            out = forward(params, velocity, owed, sizes, lr32, m32, next_obs[r], acts, active)
+            out = forward_row(params, velocity, owed, sizes, lr32, m32, next_obs, r, acts, active)
             q_next = acts[out : out + n_act]
             y1 = reward[r] + gamma * np.float64(q_next[argmax(q_next)])
         yn = n_return[r]
         if not n_done[r]:
-            out = forward(params, velocity, owed, sizes, lr32, m32, n_obs[r], acts, active)
+            out = forward_row(params, velocity, owed, sizes, lr32, m32, n_obs, r, acts, active)
             q_n = acts[out : out + n_act]
             yn = n_return[r] + n_discount[r] * np.float64(q_n[argmax(q_n)])
-        out = forward(params, velocity, owed, sizes, lr32, m32, obs[r], acts, active)
+        out = forward_row(params, velocity, owed, sizes, lr32, m32, obs, r, acts, active)
         a = action[r]
         e1 = acts[out + a] - np.float32(y1)
         en = acts[out + a] - np.float32(yn)
@@ -160,5 +160,5 @@ def fit_dqfd(
                 delta[best] += np.float32(lambda_e)
                 delta[a] -= np.float32(lambda_e)
         total += loss
-        step_on_outputs(params, velocity, owed, sizes, acts, out, lr32, m32, delta, below, products)
+        step_on_outputs(params, velocity, owed, sizes, acts, out, lr32, m32, delta, below, products, active)
     return total / obs.shape[0], largest
