@@ -26,8 +26,8 @@ so LLVM may vectorize but never reassociates, and never fuses a multiply with an
   so m*v + 0 = m*v while delta is finite); the memory traffic of dead rows is saved, and a row
   whose velocity has decayed to zero stops decaying early, bytes unchanged.
 
-What makes it fast, none of which changes an operation or its order (measured in
-benchmarks/bench.py; the README's "Performance" has the figures):
+What makes it fast, none of which changes an operation or its order (measured with
+benchmarks/bench.py and benchmarks/kernel_compare.py; the README's "Performance" has the figures):
 
 * No views. Hot loops index the flat buffers with unsigned (uint64) offsets: numba then emits no
   negative-index wrap-around, which would keep LLVM from vectorizing, and makes no array view per row

@@ -16,7 +16,7 @@ Measures in one process, on one thread (what the pipeline uses):
 
 Every figure is a median; ratios are of figures from the same run. Prints a table, writes JSON.
 
-    python benchmarks/bench.py                 # full (about 6 minutes)
+    python benchmarks/bench.py                 # full (1.5 to 6 minutes, depending on the CPU)
     python benchmarks/bench.py --short         # CI smoke (under a minute)
 """
 

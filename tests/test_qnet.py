@@ -225,6 +225,27 @@ def test_a_long_owed_decay_gives_the_eager_bytes(case, flush_denormals):
     np.testing.assert_array_equal(params.view(np.uint32), w.view(np.uint32))
 
 
+@pytest.mark.parametrize("owed", [1, 2, 3, 4, 5, 7, 8, 63, 64, 65, 129])
+def test_owed_decays_applied_several_per_visit_give_the_eager_bytes(owed):
+    """_settle applies up to four decays per visit of a weight, each with the eager loop's operations;
+    every count, and the points where the all-zero test runs (multiples of 64), give the eager bytes."""
+    rng = np.random.default_rng(owed)
+    w0 = rng.standard_normal(37).astype(np.float32) * np.float32(0.05)  # odd width: vector loop and remainder
+    v0 = rng.standard_normal(37).astype(np.float32) * np.float32(1e-3)
+    v0[0], w0[1] = np.float32(-0.0), np.float32(-0.0)
+    lr, momentum = np.float32(1e-5), np.float32(0.95)
+    w, v = w0.copy(), v0.copy()
+    for _ in range(owed):
+        v = momentum * v
+        w = w - lr * v
+    params, velocity = w0.copy(), v0.copy()
+    owed_rows = np.array([owed], dtype=np.int64)
+    kernel._settle(params, velocity, owed_rows, 0, 0, 37, lr, momentum)
+    assert owed_rows[0] == 0
+    np.testing.assert_array_equal(velocity.view(np.uint32), v.view(np.uint32))
+    np.testing.assert_array_equal(params.view(np.uint32), w.view(np.uint32))
+
+
 def test_same_seed_same_bytes():
     a, b = _learner(), _learner()
     for seed in range(5):
