@@ -272,7 +272,10 @@ set -e
 [ "$sweep_rc" -eq 0 ] || die "the sweep failed (exit code $sweep_rc); log: $work/sweep.log"
 grep -q "seeds \[0, 1\] assembled in the workspace; the final dvc repro report ran: report" "$work/sweep.log" \
     || die "the sweep did not assemble seeds 0-1 with only the report"
-[ -z "$(git -C "$copy" for-each-ref refs/exps)" ] || die "experiment refs left behind by the sweep"
+# the copy belongs to uid $test_uid: without safe.directory git refuses to read it, prints nothing on
+# stdout, and an empty answer would pass the check without looking
+exp_refs=$(git -c safe.directory='*' -C "$copy" for-each-ref refs/exps) || die "git could not list the refs of $copy"
+[ -z "$exp_refs" ] || die "experiment refs left behind by the sweep: $exp_refs"
 foreign=$(cd "$copy" && find . ! -uid "$test_uid")
 [ -z "$foreign" ] || { printf '%s\n' "$foreign" | head -n 20 >&2; die "sweep left files not owned by uid $test_uid"; }
 info "sweep: assembled, no experiment refs left, every file owned by uid $test_uid"
