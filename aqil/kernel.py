@@ -38,8 +38,8 @@ benchmarks/bench.py and benchmarks/kernel_compare.py; the README's "Performance"
 * No unpredictable branches per unit. Whether a ReLU unit is active is a coin flip to the CPU; the
   active units are listed without a branch (``_active_units``), and so are those of them whose rows
   owe decays; the loops run over those lists.
-* Owed decays: up to four per visit of a weight, so a row that owes several is read and written once
-  per four.
+* Owed decays: four per visit of a weight while a row owes four or more, so it is read and written
+  once per four.
 
 Subnormal floats are slow on x86 and appear once the momentum of dead units decays; the training
 process flushes them to zero as TensorFlow did (``torch.set_flush_denormal(True)`` sets the
@@ -68,8 +68,8 @@ def _settle(
     Once the row's velocity is all zeros, one more decay is the last that can change a byte:
     v stays the same zero, and w - lr*v changes w only when w is -0.0 and v is -0.0 (to +0.0),
     after which nothing changes. So a row dead for a million fits costs a few thousand decays,
-    with exactly the eager loop's bytes. Up to four decays are applied per visit of each weight,
-    each with exactly the eager loop's operations: the same bytes, less memory traffic.
+    with exactly the eager loop's bytes. While four or more are owed, four are applied per visit of
+    each weight, each with exactly the eager loop's operations: the same bytes, less memory traffic.
     """
     s = _U(start)
     width = _U(n)
@@ -80,7 +80,7 @@ def _settle(
         count = remaining - 64 * ((remaining - 1) // 64)  # decays until the test above is due again
         remaining -= count
         while count > 0:
-            times = min(count, 4)
+            times = 4 if count >= 4 else 1
             _decay(params, velocity, s, width, times, lr, momentum)
             count -= times
     owed[row] = 0
@@ -91,43 +91,25 @@ def _decay(
     params: np.ndarray, velocity: np.ndarray, s: np.uint64, width: np.uint64, times: int,
     lr: np.float32, momentum: np.float32,
 ) -> None:
-    """``times`` (1 to 4) decays v <- m*v, w <- w - lr*v of params[s : s + width], one after another."""
+    """``times`` (1 or 4) decays v <- m*v, w <- w - lr*v of params[s : s + width], one after another."""
     if times == 1:
         for o in range(width):
             k = s + o
             v = momentum * velocity[k]
             velocity[k] = v
             params[k] -= lr * v
-    elif times == 2:
-        for o in range(width):
-            k = s + o
-            v = momentum * velocity[k]
-            w = params[k] - lr * v
-            v = momentum * v
-            velocity[k] = v
-            params[k] = w - lr * v
-    elif times == 3:
-        for o in range(width):
-            k = s + o
-            v = momentum * velocity[k]
-            w = params[k] - lr * v
-            v = momentum * v
-            w = w - lr * v
-            v = momentum * v
-            velocity[k] = v
-            params[k] = w - lr * v
-    else:
-        for o in range(width):
-            k = s + o
-            v = momentum * velocity[k]
-            w = params[k] - lr * v
-            v = momentum * v
-            w = w - lr * v
-            v = momentum * v
-            w = w - lr * v
-            v = momentum * v
-            velocity[k] = v
-            params[k] = w - lr * v
+        return
+    for o in range(width):
+        k = s + o
+        v = momentum * velocity[k]
+        w = params[k] - lr * v
+        v = momentum * v
+        w = w - lr * v
+        v = momentum * v
+        w = w - lr * v
+        v = momentum * v
+        velocity[k] = v
+        params[k] = w - lr * v
 
 
 @njit(cache=True, nogil=True, inline="always")

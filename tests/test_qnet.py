@@ -227,8 +227,9 @@ def test_a_long_owed_decay_gives_the_eager_bytes(case, flush_denormals):
 
 @pytest.mark.parametrize("owed", [1, 2, 3, 4, 5, 7, 8, 63, 64, 65, 129])
 def test_owed_decays_applied_several_per_visit_give_the_eager_bytes(owed):
-    """_settle applies up to four decays per visit of a weight, each with the eager loop's operations;
-    every count, and the points where the all-zero test runs (multiples of 64), give the eager bytes."""
+    """_settle applies four decays per visit of a weight while four or more are owed, each with the eager
+    loop's operations; every count, and the points where the all-zero test runs (multiples of 64), give
+    the eager bytes."""
     rng = np.random.default_rng(owed)
     w0 = rng.standard_normal(37).astype(np.float32) * np.float32(0.05)  # odd width: vector loop and remainder
     v0 = rng.standard_normal(37).astype(np.float32) * np.float32(1e-3)
