@@ -113,10 +113,10 @@ class DQfDMemory:
                          self.expert[idx])
 
 
-def pretrain(agent: Agent, trajectories: Trajectories, episodes: int, rewards_cfg: RewardsConfig, label: str) -> None:
+def pretrain(agent: Agent, trajectories: Trajectories, episodes: int, rewards_cfg: RewardsConfig, label: str) -> int:
     """DQfD's pretraining: the expert's transitions, with the environment's reward, enter the memory
     one by one as the paper's imitation runs replay them, and every step makes one update, so the
-    pretraining makes as many updates as IL250 on the same episodes."""
+    pretraining makes as many updates as IL250 on the same episodes. Returns the number of steps."""
     data = trajectories.first(episodes)
     reward = Rewards(rewards_cfg).rl(data.next_obs[:, THETA_INDEX], data.terminated)
     t = 0
@@ -129,6 +129,7 @@ def pretrain(agent: Agent, trajectories: Trajectories, episodes: int, rewards_cf
             agent.end_episode()
             agent.episode += 1
             bar.episode_done(length, float(reward[t - length : t].sum()), capped=bool(capped))
+    return t
 
 
 def train_dqfd(ctx: RunContext, trajectories: Trajectories) -> RunResult:
@@ -143,8 +144,9 @@ def train_dqfd(ctx: RunContext, trajectories: Trajectories) -> RunResult:
                                      cfg.margin, cfg.lambda_n, cfg.lambda_e)
 
     first = ctx.agent(fit=fit, memory=memory)
-    pretrain(first, trajectories, cfg.demo_episodes, ctx.params.rewards, f"{ctx.label} pretraining")
+    pretraining_steps = pretrain(first, trajectories, cfg.demo_episodes, ctx.params.rewards, f"{ctx.label} pretraining")
     memory.stop_demonstrations()
     agent = Agent(ctx.learner, dqn, ctx.seed, ctx.label, diverged=first.diverged, fit=fit, memory=memory)
     result = ctx.rl(agent, cfg.episodes)
-    return dataclasses.replace(result, losses=np.concatenate([np.asarray(first.losses, np.float32), result.losses]))
+    return dataclasses.replace(result, losses=np.concatenate([np.asarray(first.losses, np.float32), result.losses]),
+                               pretraining_steps=pretraining_steps)

@@ -138,9 +138,10 @@ def train_run(spec: RunSpec, method: Method, params: Params, seed: int, results:
         np.save(fh, result.losses, allow_pickle=False)
     write_text(out / "episodes.tsv", episodes_tsv(result, expert))
     write_json(out / "metrics.json", result.summary())
-    steps = int(result.episode_steps.sum())
+    steps = int(result.episode_steps.sum()) + result.pretraining_steps  # every step the stage trained on
     write_json(timing_file(results, spec.name, seed), {
-        "us_per_step": round(seconds / max(steps, 1) * 1e6, 1), "steps": steps, "seconds": round(seconds, 1),
+        "us_per_step": round(seconds / max(steps, 1) * 1e6, 1), "steps": steps,
+        "pretraining_steps": result.pretraining_steps, "seconds": round(seconds, 1),
         "backend": learner.backend, "update": params.dqn.update,
     })
 

@@ -62,6 +62,9 @@ class RunResult:
     episode_max_q: np.ndarray  # largest |Q(s, a)| the episode's updates saw (divergence diagnostic)
     losses: np.ndarray  # mean Keras mse of every update, in order
     diverged: bool = False  # a loss or weight went NaN/inf (dqn.on_divergence: record)
+    # steps trained on outside the episodes above (DQfD's pretraining replays the demonstrations, one
+    # update per step); they count in the stage's time per trained step, not in its rewards
+    pretraining_steps: int = 0
 
     def summary(self) -> dict[str, float | int]:
         return {

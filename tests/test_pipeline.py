@@ -176,6 +176,21 @@ def test_metrics_and_plots_are_visible_to_dvc(repo):
     assert "results/report/figures/table2.png" in plots
 
 
+def test_each_stage_times_every_step_it_trained_on(repo):
+    """µs per step = the stage's training time over every step that made an update, pretraining
+    included (DQfD's pretraining makes as many updates as its RL episodes may): no step trains twice,
+    and only the first batch_size - 1 of each memory's steps wait for it to fill."""
+    batch = yaml.safe_load((repo / "params.yaml").read_text())["dqn"]["batch_size"]
+    for run in RUNS:
+        timing = json.loads((repo / "results" / "timing" / run / "seed0.json").read_text())
+        metrics = json.loads((repo / "results" / run / "seed0" / "metrics.json").read_text())
+        assert 0 <= timing["steps"] - metrics["updates"] <= 2 * (batch - 1), run
+        assert timing["steps"] == metrics["total_steps"] + timing["pretraining_steps"], run
+        assert (timing["pretraining_steps"] > 0) == (run == "dqfd250_rl250"), run
+        # seconds are written rounded to 0.1 s
+        assert abs(timing["us_per_step"] * timing["steps"] / 1e6 - timing["seconds"]) <= 0.06, run
+
+
 def test_second_repro_runs_nothing(repo):
     again = dvc(repo, "repro")
     assert ran(again) == set()
