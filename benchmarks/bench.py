@@ -7,7 +7,8 @@ Measures in one process, on one thread (what the pipeline uses):
     the default (``sequential``, fused kernel) and the ``batched`` ablation (torch);
   * the update alone, from the same trained state and on the same minibatches: the fused kernel
     against the torch implementation of the same sequential rule (the reference it is tested
-    against), and the torch ``batched`` update;
+    against), and the torch ``batched`` update; and the fused update once more on a diverged network
+    (every weight and momentum NaN, as in a run that diverged), which skips nothing;
   * where the fused update's time goes: its two forward passes per fit alone (the target's and the
     fit's), and, as a floor for touching every weight once per fit, one plain momentum-decay pass
     over all parameters per fit;
@@ -79,13 +80,20 @@ def replay_batches(agent: Agent, count: int, seed: int = 1) -> list:
     return [memory.sample(agent.batch_size) for _ in range(count)]
 
 
-def update_only_us(agent: Agent, backend: str, update: str, calls: int) -> float:
-    """Median µs of one ``update`` call from a copy of ``agent``'s network, on its own replay data."""
+def update_only_us(agent: Agent, backend: str, update: str, calls: int, diverged: bool = False) -> float:
+    """Median µs of one ``update`` call from a copy of ``agent``'s network, on its own replay data.
+
+    ``diverged``: every weight and momentum NaN instead. NaN is not zero, so no ReLU unit is inactive
+    and the fused kernel skips no weight row: the cost per step of a run after it diverged.
+    """
     cfg = dataclasses.replace(DQNConfig(), update=update)
     learner = new_learner(cfg, 0, CPU, backend)
     agent.learner.sync()
     learner.params.copy_(agent.learner.params)
     learner.velocity.copy_(agent.learner.velocity)
+    if diverged:
+        learner.params.fill_(float("nan"))
+        learner.velocity.fill_(float("nan"))
     batches = replay_batches(agent, calls + 5)
     for b in batches[:5]:  # warm-up
         learner.update(*b)
@@ -181,6 +189,8 @@ def main() -> None:
     results["update_sequential_fused_us"] = update_only_us(trained, "fused", "sequential", calls)
     results["update_sequential_torch_us"] = update_only_us(trained, "torch", "sequential", max(calls // 5, 20))
     results["update_batched_torch_us"] = update_only_us(trained, "torch", "batched", calls)
+    results["update_sequential_fused_diverged_us"] = update_only_us(
+        trained, "fused", "sequential", calls, diverged=True)
     breakdown = fused_breakdown_us(trained, calls)
     results["update_fused_forwards_us"] = breakdown["forwards"]
     results["update_fused_rest_us"] = results["update_sequential_fused_us"] - breakdown["forwards"]
@@ -215,6 +225,7 @@ def main() -> None:
         ("update alone, sequential, fused", "update_sequential_fused_us"),
         ("update alone, sequential, torch", "update_sequential_torch_us"),
         ("update alone, batched, torch", "update_batched_torch_us"),
+        ("update alone, fused, diverged (all-NaN) network", "update_sequential_fused_diverged_us"),
         ("  fused update: its 2 forward passes per fit", "update_fused_forwards_us"),
         ("  fused update: the rest (steps, owed decays)", "update_fused_rest_us"),
         ("  floor: 1 momentum pass over all params/fit", "momentum_pass_all_params_us"),
