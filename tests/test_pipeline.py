@@ -177,9 +177,9 @@ def test_metrics_and_plots_are_visible_to_dvc(repo):
 
 
 def test_each_stage_times_every_step_it_trained_on(repo):
-    """µs per step = the stage's training time over every step that made an update, pretraining
-    included (DQfD's pretraining makes as many updates as its RL episodes may): no step trains twice,
-    and only the first batch_size - 1 of each memory's steps wait for it to fill."""
+    """µs per step = the stage's training time over every step it trained on, pretraining included
+    (DQfD's pretraining replays the expert's episodes with one update per step): each step makes at
+    most one update, and only the first batch_size - 1 steps into each replay memory make none."""
     batch = yaml.safe_load((repo / "params.yaml").read_text())["dqn"]["batch_size"]
     for run in RUNS:
         timing = json.loads((repo / "results" / "timing" / run / "seed0.json").read_text())
