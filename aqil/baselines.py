@@ -25,21 +25,14 @@ from aqil import kernel_losses
 from aqil.config import Params
 from aqil.dqfd import train_dqfd
 from aqil.expert import PIDExpert
+from aqil.layout import ALL_RUNS, BASELINE_RUNS
 from aqil.qnet import DQNLearner
 from aqil.replay import Batch
-from aqil.runs import METHODS, RUNS, Method, RunContext, RunSpec, train_run
+from aqil.runs import METHODS, Method, RunContext, train_run
 from aqil.train import RunResult, expert_episode_rewards, imitate
 
-BASELINES: dict[str, RunSpec] = {
-    spec.name: spec
-    for spec in (
-        RunSpec("bc250", "BC250", "bc"),
-        RunSpec("bc250_rl250", "BC250+RL250", "rl", init_from="bc250"),
-        RunSpec("dagger250", "DAgger250", "dagger"),
-        RunSpec("dqfd250_rl250", "DQfD250+RL250", "dqfd"),
-    )
-}
-ALL_RUNS: dict[str, RunSpec] = RUNS | BASELINES  # the paper's runs first, in the report's order
+BASELINES = BASELINE_RUNS
+__all__ = ["ALL_RUNS", "BASELINES", "train_stage"]
 
 
 def cloning_fit(learner: DQNLearner) -> Callable[[Batch], tuple[float, float]]:
@@ -69,7 +62,7 @@ def dagger(ctx: RunContext) -> tuple[RunResult, None]:
 
 
 def dqfd(ctx: RunContext) -> tuple[RunResult, None]:
-    return train_dqfd(ctx, ctx.expert_data()), None
+    return train_dqfd(ctx, ctx.expert_data(ctx.params.dqfd250_rl250.demo_episodes)), None
 
 
 BASELINE_METHODS: dict[str, Method] = {"bc": behavioural_cloning, "dagger": dagger, "dqfd": dqfd, "rl": METHODS["rl"]}

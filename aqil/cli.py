@@ -12,12 +12,11 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from aqil.artifacts import ArtifactError
-from aqil.config import ConfigError, Params, load_params
-
-StageFn = Callable[[Params, int, Path], None]
+from aqil.config import ConfigError, load_params
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -43,14 +42,23 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
-def run_stage(stage: StageFn, description: str, per_seed: bool = True, argv: list[str] | None = None) -> None:
-    """Parse ``--params/--results[/--seed]``, validate params.yaml, run ``stage``."""
+def run_stage(stage: Callable[..., None], description: str, run: str | None = None,
+              runs: list[str] | None = None, argv: list[str] | None = None) -> None:
+    """Parse ``--params/--results[/--seed]``, validate params.yaml, run ``stage(params, seed, results)``.
+
+    A stage of one run passes ``run``; a stage shared by several (``python -m stages.evaluate RUN``)
+    passes ``runs`` and gets the chosen run first. The seed must be one of that run's seeds."""
     parser = argparse.ArgumentParser(description=description)
+    if runs is not None:
+        parser.add_argument("run", choices=runs, help="which run")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: %(default)s)")
     parser.add_argument("--results", type=Path, default=Path("results"), help="results folder (default: %(default)s)")
+    per_seed = run is not None or runs is not None
     if per_seed:
-        parser.add_argument("--seed", type=int, required=True, help="training seed (one of params.yaml's seeds)")
+        parser.add_argument("--seed", type=int, required=True, help="training seed (one of the run's seeds)")
     args = parser.parse_args(argv)
+    if runs is not None:
+        run, stage = args.run, partial(stage, args.run)
     if not _SIGINT_IGNORED:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _terminate)
@@ -58,8 +66,9 @@ def run_stage(stage: StageFn, description: str, per_seed: bool = True, argv: lis
     try:
         params = load_params(args.params)
         seed = args.seed if per_seed else -1
-        if per_seed and seed not in params.seeds:
-            raise ConfigError(f"--seed: got {seed}; accepted: one of seeds {params.seeds} in {args.params}")
+        if run is not None and seed not in params.seeds.of(run):
+            raise ConfigError(f"--seed: got {seed}; accepted: one of seeds.{run} {params.seeds.of(run)} "
+                              f"in {args.params}")
         stage(params, seed, args.results)
     except (ConfigError, ArtifactError) as exc:
         if debug:

@@ -23,6 +23,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError
 
+from aqil.layout import ALL_RUNS
+
 
 class ConfigError(ValueError):
     """A params.yaml problem; its message is the one line the user sees."""
@@ -146,14 +148,35 @@ class ReportConfig:
     bootstrap_seed: int = field(default=0, metadata=_check("interval", 0, 2**63 - 1))
 
 
+_SEED_RULE = _check("interval", 0, 2**63 - 1)  # one run's training seeds: distinct non-negative integers
+
+
+@dataclass(frozen=True)
+class SeedsConfig:
+    """The seeds of each run (one training run per seed). A section of their own, apart from each
+    run's settings, so that adding a seed to one run reruns only that seed's stages (a stage depends
+    on its run's settings, never on this list)."""
+
+    rl500: list[int] = field(default_factory=lambda: [0], metadata=_SEED_RULE)
+    il250: list[int] = field(default_factory=lambda: [0], metadata=_SEED_RULE)
+    il500: list[int] = field(default_factory=lambda: [0], metadata=_SEED_RULE)
+    il250_rl250: list[int] = field(default_factory=lambda: [0], metadata=_SEED_RULE)
+    bc250: list[int] = field(default_factory=lambda: [0], metadata=_SEED_RULE)
+    bc250_rl250: list[int] = field(default_factory=lambda: [0], metadata=_SEED_RULE)
+    dagger250: list[int] = field(default_factory=lambda: [0], metadata=_SEED_RULE)
+    dqfd250_rl250: list[int] = field(default_factory=lambda: [0], metadata=_SEED_RULE)
+
+    def of(self, run: str) -> list[int]:
+        return getattr(self, run)
+
+
 @dataclass(frozen=True)
 class Params:
-    seeds: list[int] = field(default_factory=lambda: [0], metadata=_check("interval", 0, 2**63 - 1))
+    seeds: SeedsConfig = field(default_factory=SeedsConfig)
     env: EnvConfig = field(default_factory=EnvConfig)
     rewards: RewardsConfig = field(default_factory=RewardsConfig)
     expert: ExpertConfig = field(default_factory=ExpertConfig)
     dqn: DQNConfig = field(default_factory=DQNConfig)
-    collect: EpisodesConfig = field(default_factory=lambda: EpisodesConfig(500))
     il250: EpisodesConfig = field(default_factory=lambda: EpisodesConfig(250))
     il500: EpisodesConfig = field(default_factory=lambda: EpisodesConfig(500))
     rl500: EpisodesConfig = field(default_factory=lambda: EpisodesConfig(500))
@@ -187,7 +210,7 @@ def _validate_value(key: str, value: Any, tp: Any, rule: tuple | None) -> Any:
         if not isinstance(value, list) or not value:
             raise ConfigError(f"{key}: got {value!r}; expected a non-empty list, each item {_type_name(item_tp)}")
         items = [_validate_value(f"{key}[{i}]", v, item_tp, rule) for i, v in enumerate(value)]
-        if key == "seeds" and len(set(items)) != len(items):
+        if key.startswith("seeds.") and len(set(items)) != len(items):
             dupes = sorted({v for v in items if items.count(v) > 1})
             raise ConfigError(f"seeds: got {value!r}; seeds must be distinct (repeated: {dupes})")
         return items
@@ -263,12 +286,12 @@ def _cross_checks(p: Params) -> None:
         raise ConfigError(
             f"dqn.hidden: got {p.dqn.hidden} ({weights:,} parameters); accepted: at most {MAX_WEIGHTS:,} parameters"
         )
-    longest_il = max(p.il250.episodes, p.il500.episodes, p.bc250.episodes, p.dqfd250_rl250.demo_episodes)
-    if p.collect.episodes < longest_il:
-        raise ConfigError(
-            f"collect.episodes: got {p.collect.episodes}; accepted: at least the longest imitation run "
-            f"({longest_il} episodes)"
-        )
+    for key, episodes in (("bc250.episodes", p.bc250.episodes), ("dqfd250_rl250.demo_episodes",
+                                                                    p.dqfd250_rl250.demo_episodes)):
+        if episodes > p.il250.episodes:
+            raise ConfigError(f"{key}: got {episodes}; accepted: at most il250.episodes ({p.il250.episodes}), "
+                              "since it trains on IL250's recorded expert episodes")
+    _check_parent_seeds(p.seeds)
     if p.dqn.epsilon_min > p.dqn.epsilon_start:
         raise ConfigError(
             f"dqn.epsilon_min: got {p.dqn.epsilon_min}; accepted: a value <= dqn.epsilon_start "
@@ -278,6 +301,17 @@ def _cross_checks(p: Params) -> None:
         raise ConfigError(
             f"dqn.batch_size: got {p.dqn.batch_size}; accepted: a value <= dqn.memory_size ({p.dqn.memory_size})"
         )
+
+
+def _check_parent_seeds(seeds: SeedsConfig) -> None:
+    """A run continues its parent's network, or trains on another run's expert episodes, of the same
+    seed: each of its seeds must be one of the parent's."""
+    for run in ALL_RUNS.values():
+        for parent in run.parents:
+            missing = sorted(set(seeds.of(run.name)) - set(seeds.of(parent)))
+            if missing:
+                raise ConfigError(f"seeds.{run.name}: seeds {missing} are not in seeds.{parent}; accepted: seeds "
+                                  f"of {parent}, which {run.name} builds on (add them there too)")
 
 
 def parse_params(raw: Any) -> Params:
@@ -317,7 +351,8 @@ def read_yaml(text: str, path: str | Path = "params.yaml") -> Any:
 
 def confirm_valid(params: Params, _seed: int, _results: Path) -> None:
     """The check_params stage: ``run_stage`` has already validated the file; say so."""
-    print(f"params.yaml: valid ({len(params.seeds)} seed{'s' if len(params.seeds) != 1 else ''}: {params.seeds})")
+    counts = ", ".join(f"{run} {len(params.seeds.of(run))}" for run in ALL_RUNS)
+    print(f"params.yaml: valid (seeds per run: {counts})")
 
 
 def to_dict(obj: Any) -> Any:

@@ -137,7 +137,7 @@ def train_dqfd(ctx: RunContext, trajectories: Trajectories) -> RunResult:
     demonstrations kept in replay and the same loss (the margin term on demonstrations only)."""
     cfg: DQfDConfig = ctx.params.dqfd250_rl250
     dqn = ctx.params.dqn
-    memory = DQfDMemory(dqn.memory_size, cfg.n_step, dqn.gamma, numpy_rng(ctx.seed, "replay"))
+    memory = DQfDMemory(dqn.memory_size, cfg.n_step, dqn.gamma, numpy_rng(ctx.stream_seed, "replay"))
 
     def fit(batch: DQfDBatch) -> tuple[float, float]:
         return ctx.learner.fit_fused(kernel_losses.fit_dqfd, "DQfD", dqn.gamma, *batch,
@@ -146,7 +146,7 @@ def train_dqfd(ctx: RunContext, trajectories: Trajectories) -> RunResult:
     first = ctx.agent(fit=fit, memory=memory)
     pretraining_steps = pretrain(first, trajectories, cfg.demo_episodes, ctx.params.rewards, f"{ctx.label} pretraining")
     memory.stop_demonstrations()
-    agent = Agent(ctx.learner, dqn, ctx.seed, ctx.label, diverged=first.diverged, fit=fit, memory=memory)
+    agent = Agent(ctx.learner, dqn, ctx.stream_seed, ctx.label, diverged=first.diverged, fit=fit, memory=memory)
     result = ctx.rl(agent, cfg.episodes)
     return dataclasses.replace(result, losses=np.concatenate([np.asarray(first.losses, np.float32), result.losses]),
                                pretraining_steps=pretraining_steps)

@@ -7,8 +7,6 @@ so every network of every run faces the same ones.
 
 from __future__ import annotations
 
-import sys
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +15,11 @@ from aqil.artifacts import write_json
 from aqil.cli import run_stage
 from aqil.config import EnvConfig, Params, RewardsConfig
 from aqil.env import THETA_INDEX, make_env, reset_options
+from aqil.layout import RunSpec, eval_file, run_dir
 from aqil.progress import progress
 from aqil.qnet import DQNLearner, resolve_device
 from aqil.rewards import Rewards
-from aqil.runs import RunSpec, recorded_divergence, run_dir
+from aqil.runs import recorded_divergence
 from aqil.train import new_learner
 
 
@@ -55,10 +54,6 @@ def evaluate_greedy(
     }
 
 
-def eval_file(results: Path, run: str, seed: int) -> Path:
-    return results / "eval" / run / f"seed{seed}.json"
-
-
 def evaluate_stage(spec: RunSpec, params: Params, seed: int, results: Path) -> None:
     """Greedy evaluation of one trained network."""
     learner = new_learner(params.dqn, seed, resolve_device(params.dqn.device))
@@ -76,10 +71,5 @@ def evaluate_stage(spec: RunSpec, params: Params, seed: int, results: Path) -> N
 
 def main(stage: str, runs: dict[str, RunSpec]) -> None:
     """The evaluation stage ``stage`` (``python -m stages.<stage> RUN --seed N``) for the runs in ``runs``."""
-    usage = f"usage: python -m stages.{stage} RUN --seed N  (RUN one of {', '.join(runs)})"
-    if len(sys.argv) > 1 and sys.argv[1] in ("-h", "--help"):
-        sys.exit(print(f"{usage}\nGreedy evaluation of one run's trained network for one seed.") or 0)
-    spec = runs.get(sys.argv.pop(1)) if len(sys.argv) > 1 and sys.argv[1] in runs else None
-    if spec is None:
-        sys.exit(f"aqil: error: {usage}")
-    run_stage(partial(evaluate_stage, spec), f"Evaluate {spec.name} greedily.")
+    run_stage(lambda run, *args: evaluate_stage(runs[run], *args),
+              "Greedy evaluation of one run's trained network for one seed.", runs=list(runs))

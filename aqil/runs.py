@@ -1,21 +1,14 @@
-"""The four training runs of the paper's Table 2, and what each training or evaluation stage writes.
+"""Training the paper's four Table 2 runs: what every run shares, and the paper's two methods.
 
 A run is imitation (on the expert's recorded episodes) or RL (in the environment), optionally
-starting from another run's final network. ``train_run`` does what every run shares (the learner,
-the continued network, timing, the outputs); a method is one function of a ``RunContext``.
-Methods beyond the paper live in aqil/baselines.py, which the paper's stages never import, so that
-adding or editing one leaves the paper's cached results valid. Adding a method there means a
-``RunSpec``, a params block, a stage in dvc.yaml and a three-line script in ``stages/``.
+starting from another run's final network (aqil/layout.py names the runs and their paths).
+``train_run`` does what every run shares (the learner, the continued network, timing, the outputs,
+each written only after training ends and moved into place atomically); a method is one function of
+a ``RunContext``. Methods beyond the paper live in aqil/baselines.py, which the paper's stages never
+import, so that adding or editing one leaves the paper's cached results valid.
 
-Layout of one run and seed, each file written only after training ends and moved into place
-atomically (an interrupted stage leaves nothing DVC could take for a result)::
-
-    results/<run>/seed<N>/model.pt       weights + SGD momentum (torch.load(weights_only=True))
-    results/<run>/seed<N>/losses.npy     mean loss of every update (float32)
-    results/<run>/seed<N>/metrics.json   summary, a DVC metrics file
-    results/<run>/seed<N>/episodes.tsv   per-episode curves, a DVC plots file
-    results/timing/<run>/seed<N>.json    wall time per trained step (the only output whose bytes
-                                         vary between runs, so kept out of the report's inputs)
+Every run draws from its own random streams (``run_seed``): IL250 seed 3 and IL500 seed 3 share no
+initialisation, exploration, sampling or expert episodes, as independent runs should not.
 """
 
 from __future__ import annotations
@@ -31,33 +24,13 @@ from aqil import trajectories
 from aqil.artifacts import ArtifactError, atomic_path, read_json, write_json, write_text
 from aqil.config import Params
 from aqil.expert import PIDExpert
+from aqil.layout import PAPER_RUNS, RunSpec, run_dir, timing_file, trajectories_dir
 from aqil.qnet import DQNLearner, resolve_device
-from aqil.seeding import derive_seed
+from aqil.seeding import derive_seed, run_seed
 from aqil.train import Agent, RunResult, expert_episode_rewards, imitate, new_learner, reinforce
-from aqil.trajectories import Trajectories, collect_dir
+from aqil.trajectories import Trajectories
 
-
-@dataclass(frozen=True)
-class RunSpec:
-    name: str  # stage and folder name
-    label: str  # the paper's name
-    method: str  # a key of the methods table that trains it (here: imitation, rl)
-    init_from: str | None = None  # run whose final network (and momentum) this one continues
-
-
-RUNS: dict[str, RunSpec] = {
-    spec.name: spec
-    for spec in (
-        RunSpec("rl500", "RL500", "rl"),
-        RunSpec("il250", "IL250", "imitation"),
-        RunSpec("il500", "IL500", "imitation"),
-        RunSpec("il250_rl250", "IL250+RL250", "rl", init_from="il250"),
-    )
-}
-
-
-def run_dir(results: Path, run: str, seed: int) -> Path:
-    return results / run / f"seed{seed}"
+RUNS = PAPER_RUNS
 
 
 @dataclass(frozen=True)
@@ -76,17 +49,29 @@ class RunContext:
     def episodes(self) -> int:
         return getattr(self.params, self.spec.name).episodes
 
+    @property
+    def stream_seed(self) -> int:
+        """The root of this run's own random streams (see ``run_seed``)."""
+        return run_seed(self.seed, self.spec.name)
+
     def agent(self, **hooks) -> Agent:
         """The learner with a fresh replay memory and exploration schedule (``hooks``: see ``Agent``)."""
-        return Agent(self.learner, self.params.dqn, self.seed, self.label, diverged=self.diverged, **hooks)
+        return Agent(self.learner, self.params.dqn, self.stream_seed, self.label, diverged=self.diverged, **hooks)
 
-    def expert_data(self) -> Trajectories:
-        return trajectories.load(collect_dir(self.results, self.seed) / "trajectories")
+    def expert_data(self, episodes: int | None = None) -> Trajectories:
+        """The expert episodes this run trains on; refuses a recording shorter than the run."""
+        folder = trajectories_dir(self.results, self.spec.expert_from, self.seed)
+        data = trajectories.load(folder)
+        wanted = self.episodes if episodes is None else episodes
+        if data.episodes < wanted:
+            raise ArtifactError(f"{folder}: holds {data.episodes} expert episodes; {self.spec.name} needs {wanted} "
+                                f"(rerun its collect stage: dvc repro collect_{self.spec.expert_from})")
+        return data
 
     def rl(self, agent: Agent, episodes: int, labeller: PIDExpert | None = None) -> RunResult:
-        """The paper's RL episodes, in the environment seeded for this run's seed."""
-        return reinforce(agent, self.params.env, episodes, self.params.rewards, derive_seed(self.seed, "rl-env"),
-                         self.label, labeller=labeller)
+        """The paper's RL episodes, in the environment seeded for this run and seed."""
+        return reinforce(agent, self.params.env, episodes, self.params.rewards,
+                         derive_seed(self.stream_seed, "rl-env"), self.label, labeller=labeller)
 
 
 # A method returns the run's result and, for runs on the expert's episodes, the expert's own reward
@@ -117,7 +102,7 @@ def train_stage(run: str, params: Params, seed: int, results: Path) -> None:
 
 def train_run(spec: RunSpec, method: Method, params: Params, seed: int, results: Path) -> None:
     """Train ``spec`` with ``method`` for one seed and write its outputs atomically."""
-    learner = new_learner(params.dqn, seed, resolve_device(params.dqn.device))
+    learner = new_learner(params.dqn, run_seed(seed, spec.name), resolve_device(params.dqn.device))
     inherited = False  # a run that continues a diverged network starts diverged
     if spec.init_from is not None:
         parent = run_dir(results, spec.init_from, seed)
@@ -153,10 +138,6 @@ def recorded_divergence(folder: Path) -> bool:
     if not isinstance(value, bool):
         raise ArtifactError(f"{path}: diverged is {value!r}; expected true or false")
     return value
-
-
-def timing_file(results: Path, run: str, seed: int) -> Path:
-    return results / "timing" / run / f"seed{seed}.json"
 
 
 def episodes_tsv(result: RunResult, expert_reward: np.ndarray | None = None) -> str:

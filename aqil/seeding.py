@@ -19,3 +19,11 @@ def derive_seed(seed: int, purpose: str) -> int:
 
 def numpy_rng(seed: int, purpose: str) -> np.random.Generator:
     return np.random.default_rng(derive_seed(seed, purpose))
+
+
+def run_seed(seed: int, run: str) -> int:
+    """The root of every stream of one run's seed, so that two runs with the same seed number share no
+    draws (network initialisation, exploration, replay sampling, start states): they are independent,
+    as the reference's separately launched runs were. A run that continues another's network (IL250+RL250
+    after IL250) inherits its weights, not its streams."""
+    return derive_seed(seed, f"run/{run}")

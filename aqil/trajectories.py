@@ -22,8 +22,9 @@ from aqil.artifacts import ArtifactError, read_json, read_npy, write_json
 from aqil.config import EnvConfig, ExpertConfig, Params
 from aqil.env import THETA_INDEX, make_env, reset_options
 from aqil.expert import PIDExpert
+from aqil.layout import collect_dir, trajectories_dir
 from aqil.progress import progress
-from aqil.seeding import derive_seed
+from aqil.seeding import derive_seed, run_seed
 
 FORMAT_VERSION = 1
 ARRAYS = {  # name -> (dtype, trailing shape); first axis is steps (or episodes for per-episode arrays)
@@ -185,15 +186,13 @@ def _sanity_check(traj: Trajectories, folder: Path) -> None:
         )
 
 
-def collect_dir(results: Path, seed: int) -> Path:
-    return results / "collect" / f"seed{seed}"
-
-
-def collect_stage(params: Params, seed: int, results: Path) -> None:
-    """Record the PID expert's episodes for this seed."""
-    traj = collect(params.env, params.expert, params.collect.episodes, derive_seed(seed, "collect-env"))
-    out = collect_dir(results, seed)
-    save(traj, out / "trajectories")
+def collect_stage(run: str, params: Params, seed: int, results: Path) -> None:
+    """Record the PID expert's episodes that ``run`` trains on for this seed, from the run's own start
+    states (the reference's imitation runs each drove the expert afresh)."""
+    episodes = getattr(params, run).episodes
+    traj = collect(params.env, params.expert, episodes, derive_seed(run_seed(seed, run), "collect-env"))
+    out = collect_dir(results, run, seed)
+    save(traj, trajectories_dir(results, run, seed))
     lengths = traj.episode_length
     write_json(out / "metrics.json", {
         "episodes": int(traj.episodes),

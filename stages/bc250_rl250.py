@@ -6,4 +6,4 @@ from aqil.baselines import train_stage
 from aqil.cli import run_stage
 
 if __name__ == "__main__":
-    run_stage(partial(train_stage, "bc250_rl250"), "Train bc250_rl250 for one seed.")
+    run_stage(partial(train_stage, "bc250_rl250"), "Train bc250_rl250 for one seed.", run="bc250_rl250")

@@ -8,4 +8,4 @@ from aqil.cli import run_stage
 from aqil.config import confirm_valid
 
 if __name__ == "__main__":
-    run_stage(confirm_valid, "Check params.yaml.", per_seed=False)
+    run_stage(confirm_valid, "Check params.yaml.")

@@ -4,4 +4,4 @@ from aqil.cli import run_stage
 from aqil.compare import compare_stage
 
 if __name__ == "__main__":
-    run_stage(compare_stage, "AQIL against standard uses of the same expert data.", per_seed=False)
+    run_stage(compare_stage, "AQIL against standard uses of the same expert data.")

@@ -6,4 +6,4 @@ from aqil.baselines import train_stage
 from aqil.cli import run_stage
 
 if __name__ == "__main__":
-    run_stage(partial(train_stage, "dagger250"), "Train dagger250 for one seed.")
+    run_stage(partial(train_stage, "dagger250"), "Train dagger250 for one seed.", run="dagger250")

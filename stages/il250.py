@@ -6,4 +6,4 @@ from aqil.cli import run_stage
 from aqil.runs import train_stage
 
 if __name__ == "__main__":
-    run_stage(partial(train_stage, "il250"), "Train il250 for one seed.")
+    run_stage(partial(train_stage, "il250"), "Train il250 for one seed.", run="il250")

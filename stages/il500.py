@@ -6,4 +6,4 @@ from aqil.cli import run_stage
 from aqil.runs import train_stage
 
 if __name__ == "__main__":
-    run_stage(partial(train_stage, "il500"), "Train il500 for one seed.")
+    run_stage(partial(train_stage, "il500"), "Train il500 for one seed.", run="il500")

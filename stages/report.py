@@ -4,4 +4,4 @@ from aqil.cli import run_stage
 from aqil.report import report_stage
 
 if __name__ == "__main__":
-    run_stage(report_stage, "Write the report, Table 2 and the figures.", per_seed=False)
+    run_stage(report_stage, "Write the report, Table 2 and the figures.")
