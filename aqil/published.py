@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from aqil.artifacts import ArtifactError, read_json, read_npy, write_json, write_text
+from aqil.config import ConfigError, Params, load_params, to_dict
 from aqil.layout import PAPER_RUNS, eval_file, run_dir, timing_file
 
 FORMAT_VERSION = 1
@@ -76,8 +77,9 @@ def _episode_table(folder: Path, losses: np.ndarray) -> str:
     return "\n".join(lines) + "\n"
 
 
-def export_seed(results: Path, root: Path, run: str, seed: int, commit: str) -> None:
-    """Write one trained and evaluated seed's published record (atomically, file by file)."""
+def export_seed(results: Path, root: Path, run: str, seed: int, commit: str, params: Params) -> None:
+    """Write one trained and evaluated seed's published record (atomically, file by file), with the
+    settings it ran with (all of params.yaml but the seed lists)."""
     folder = run_dir(results, run, seed)
     losses = read_npy(folder / "losses.npy", ndim=1)
     table, record = seed_files(root, run, seed)
@@ -89,12 +91,15 @@ def export_seed(results: Path, root: Path, run: str, seed: int, commit: str) -> 
         "format_version": FORMAT_VERSION, "run": run, "seed": seed, "commit": commit,
         "metrics": read_json(folder / "metrics.json"), "eval": read_json(eval_file(results, run, seed)),
         "sha256": digests, "timing": timing,
+        "params": {k: v for k, v in to_dict(params).items() if k != "seeds"},
     })
 
 
 def _commit() -> str:
+    """The code's commit; "-dirty" when a tracked file other than params.yaml (recorded in full) differs."""
     proc = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!params.yaml"],
+                           capture_output=True, text=True)
     return proc.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
@@ -104,13 +109,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("seeds", type=int, nargs="+")
     parser.add_argument("--results", type=Path, default=Path("results"), help="results folder (default: %(default)s)")
     parser.add_argument("--to", type=Path, default=PUBLISHED, help="published folder (default: %(default)s)")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: %(default)s)")
     args = parser.parse_args(argv)
     commit = _commit()
     try:
+        params = load_params(args.params)
         for seed in args.seeds:
-            export_seed(args.results, args.to, args.run, seed, commit)
+            export_seed(args.results, args.to, args.run, seed, commit, params)
             print(f"published {args.run} seed {seed} -> {seed_files(args.to, args.run, seed)[1]}")
-    except ArtifactError as exc:
+    except (ArtifactError, ConfigError) as exc:
         sys.exit(f"aqil: error: {exc}")
 
 
