@@ -197,24 +197,23 @@ def _forward(
                     i = _U(active[j])
                     total += acts[a_in + i] * params[p + i * n_out + o]
                 acts[a_out + o] = total
-            p = b + n_out
-            a_in = a_out
-            continue
-        n4 = n_active - n_active % 4
-        for j in range(0, n4, 4):
-            i0, i1, i2, i3 = _U(active[j]), _U(active[j + 1]), _U(active[j + 2]), _U(active[j + 3])
-            h0, h1, h2, h3 = acts[a_in + i0], acts[a_in + i1], acts[a_in + i2], acts[a_in + i3]
-            r0, r1, r2, r3 = p + i0 * n_out, p + i1 * n_out, p + i2 * n_out, p + i3 * n_out
-            for o in range(n_out):
-                k = a_out + o
-                acts[k] = (((acts[k] + h0 * params[r0 + o]) + h1 * params[r1 + o])
-                           + h2 * params[r2 + o]) + h3 * params[r3 + o]
-        for j in range(n4, n_active):
-            i0 = _U(active[j])
-            h0 = acts[a_in + i0]
-            r0 = p + i0 * n_out
-            for o in range(n_out):
-                acts[a_out + o] += h0 * params[r0 + o]
+        else:
+            n4 = n_active - n_active % 4
+            for j in range(0, n4, 4):
+                i0, i1, i2, i3 = _U(active[j]), _U(active[j + 1]), _U(active[j + 2]), _U(active[j + 3])
+                h0, h1, h2, h3 = acts[a_in + i0], acts[a_in + i1], acts[a_in + i2], acts[a_in + i3]
+                r0, r1, r2, r3 = p + i0 * n_out, p + i1 * n_out, p + i2 * n_out, p + i3 * n_out
+                for o in range(n_out):
+                    k = a_out + o
+                    acts[k] = (((acts[k] + h0 * params[r0 + o]) + h1 * params[r1 + o])
+                               + h2 * params[r2 + o]) + h3 * params[r3 + o]
+            for j in range(n4, n_active):
+                i0 = _U(active[j])
+                h0 = acts[a_in + i0]
+                r0 = p + i0 * n_out
+                for o in range(n_out):
+                    acts[a_out + o] += h0 * params[r0 + o]
+        # every hidden layer, narrow or wide, gets its ReLU (the backward's masks read it); the output stays linear
         if layer < n_layers - 1:
             for o in range(n_out):
                 if acts[a_out + o] < 0.0:
