@@ -2,7 +2,7 @@
 
 A stage of its own, beside the paper's ``report``: the paper's Table 2 and verdict never wait for the
 baselines (``dvc repro report`` trains none of them), and ``dvc repro compare`` adds them. Writes
-``results/compare/``: ``compare.md`` (the table, its deviations and the figure), ``compare.json``
+``results/local/compare/``: ``compare.md`` (the table, its deviations and the figure), ``compare.json``
 (every per-seed value) and ``summary.json`` (a small DVC metrics file).
 """
 
@@ -15,35 +15,48 @@ from pathlib import Path
 
 import numpy as np
 
-from aqil import figures, paper
+from aqil import paper
 from aqil.artifacts import ArtifactError, first_non_finite, read_json, write_json, write_text
-from aqil.baselines import ALL_RUNS, BASELINES
-from aqil.config import Params
-from aqil.report import EVAL_FIELDS, SUMMARY_FIELDS, banner, fmt, interval
-from aqil.runs import run_dir
+from aqil.config import Params, to_dict
+from aqil.layout import ALL_RUNS, BASELINE_RUNS, eval_file, run_dir
+from aqil.reporting.plots import evaluation_figure
+from aqil.reporting.render import fmt
+from aqil.reporting.tables import non_paper_settings
 from aqil.stats import Estimate, estimate, probability_of_improvement
+
+BASELINES = BASELINE_RUNS
+SUMMARY_FIELDS = ("avg_reward", "best_reward", "total_steps", "capped_episodes", "episodes")
+EVAL_FIELDS = ("avg_reward", "best_reward", "avg_steps", "capped_episodes", "episode_reward")
 
 TITLE = "AQIL against standard uses of the same expert data"
 FIGURE = "baselines_eval.png"
-# The params sections its runs read: IL250+RL250's chain and the baselines (dvc.yaml's compare stage
-# lists the same, so an edit of rl500 or il500 leaves the comparison up to date).
-SECTIONS = ("env", "expert", "collect", "dqn", "rewards", "il250", "il250_rl250", "evaluate", "report", *BASELINES)
+
+
+def interval(e: Estimate) -> str:
+    return "" if e.low is None else f"[{fmt(e.low)}, {fmt(e.high)}]"
+
+
+def banner(params: Params) -> list[str]:
+    changed = non_paper_settings({k: v for k, v in to_dict(params).items() if k != "seeds"})
+    if not changed:
+        return []
+    return ["> **Not the paper's settings:** " + "; ".join(f"`{k}: {a}` (paper {b})" for k, (a, b) in changed.items())
+            + ".", ""]
 
 
 def build_comparison(params: Params, results: Path) -> dict[str, dict]:
     """Per run: training rewards in their own units, the greedy evaluation (the one measure all runs
     share) and P(IL250+RL250 better) on it."""
-    seeds = params.seeds
     rng = np.random.default_rng(params.report.bootstrap_seed + 1)  # independent of Table 2's resamples
     samples = params.report.bootstrap_samples
     rows: dict[str, dict] = {}
     for run in [paper.WINNER, *BASELINES]:
-        spec = ALL_RUNS[run]
+        spec, seeds = ALL_RUNS[run], params.seeds.of(run)
         per_seed = [read_json(run_dir(results, run, s) / "metrics.json", ("diverged",), SUMMARY_FIELDS)
                     for s in seeds]
-        evals = [read_json(results / "eval" / run / f"seed{s}.json", ("diverged",), EVAL_FIELDS) for s in seeds]
+        evals = [read_json(eval_file(results, run, s), ("diverged",), EVAL_FIELDS) for s in seeds]
         row: dict = {
-            "label": spec.label, "method": spec.method,
+            "label": spec.label, "method": spec.method, "seeds": seeds,
             # imitation-style runs score the network's action on the expert's states (IL reward); the
             # others report the environment's reward of the episodes they drove (RL reward)
             "units": "IL reward" if spec.method in ("imitation", "bc") else "RL reward",
@@ -60,7 +73,7 @@ def build_comparison(params: Params, results: Path) -> dict[str, dict]:
     winner = rows[paper.WINNER]["eval"]["values"]
     for run in BASELINES:  # one seed a side would give a probability of 0 or 1 from one pair of draws
         rows[run]["p_aqil_better"] = (probability_of_improvement(winner, rows[run]["eval"]["values"])
-                                      if len(seeds) > 1 else None)
+                                      if min(len(winner), len(rows[run]["eval"]["values"])) > 1 else None)
     return rows
 
 
@@ -83,17 +96,17 @@ def deviations(params: Params) -> list[tuple[str, str, str]]:
 
 
 def render_markdown(params: Params, rows: dict[str, dict]) -> str:
-    n_seeds = len(params.seeds)
     lines = [
         f"# {TITLE}",
         "",
-        f"Not in the paper. Seeds: {params.seeds}. Every run has the paper's network, optimizer, replay, "
-        "exploration and episode cap, and the same expert episodes from `collect`. Training rewards are in "
+        "Not in the paper. Seeds: " + ", ".join(f"{r['label']} {len(r['seeds'])}" for r in rows.values())
+        + ". Every run has the paper's network, optimizer, replay, exploration and episode cap; BC250 and "
+        "DQfD250+RL250 train on IL250's expert episodes of the same seed. Training rewards are in "
         "their own units (IL reward: the network's action scored on the expert's states; RL reward: the "
         "environment's reward of the episodes the network drove), so the runs are compared on the greedy "
         "evaluation (epsilon = 0, the same start states for every network).",
         "",
-        *banner(params, rows.values(), SECTIONS),
+        *banner(params),
         "| run | training reward units | average training reward | best training reward | greedy evaluation: "
         "mean [95% CI] | capped evaluation episodes | P(IL250+RL250 better) |",
         "|---|---|---:|---:|---|---:|---:|",
@@ -105,7 +118,7 @@ def render_markdown(params: Params, rows: dict[str, dict]) -> str:
                                               else f"{row['p_aqil_better']:.2f}")
         lines.append(f"| {row['label']} | {row['units']} | {fmt(row['avg_reward']['mean'])} | "
                      f"{fmt(row['best_reward']['mean'])} | {fmt(ev['mean'])} {interval(est)} | "
-                     f"{row['eval_capped_episodes']} of {n_seeds * params.evaluate.episodes} | {poi} |")
+                     f"{row['eval_capped_episodes']} of {len(row['seeds']) * params.evaluate.episodes} | {poi} |")
     best = max(rows, key=lambda r: rows[r]["eval"]["mean"])
     lines += [
         "",
@@ -132,7 +145,7 @@ def small_metrics(rows: dict[str, dict]) -> dict:
 
 
 def compare_stage(params: Params, _seed: int, results: Path) -> None:
-    out = results / "compare"
+    out = results / "local" / "compare"
     rows = build_comparison(params, results)
     bad = first_non_finite(rows)
     if bad:  # checked before anything is written, so a refused comparison leaves no half of itself
@@ -141,13 +154,13 @@ def compare_stage(params: Params, _seed: int, results: Path) -> None:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        figures.evaluation_figure(staging / FIGURE, [r["label"] for r in rows.values()],
+        evaluation_figure(staging / FIGURE, [r["label"] for r in rows.values()],
                                   [r["eval"] for r in rows.values()])
         shutil.rmtree(out / "figures", ignore_errors=True)
         os.replace(staging, out / "figures")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    write_json(out / "compare.json", {"seeds": params.seeds, "runs": rows})
+    write_json(out / "compare.json", {"runs": rows})
     write_json(out / "summary.json", small_metrics(rows))
     markdown = render_markdown(params, rows)
     write_text(out / "compare.md", markdown)

@@ -95,7 +95,7 @@ def export_seed(results: Path, root: Path, run: str, seed: int, commit: str, par
     })
 
 
-def _commit() -> str:
+def code_commit() -> str:
     """The code's commit; "-dirty" when a tracked file other than params.yaml (recorded in full) differs."""
     proc = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!params.yaml"],
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--to", type=Path, default=PUBLISHED, help="published folder (default: %(default)s)")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: %(default)s)")
     args = parser.parse_args(argv)
-    commit = _commit()
+    commit = code_commit()
     try:
         params = load_params(args.params)
         for seed in args.seeds:

@@ -1,11 +1,11 @@
 """DVC stage check_params: validate the whole params.yaml whenever the file changes.
 
-Every stage validates params.yaml when it runs, but an edit that no stage depends on (a misspelled
-section, say) would otherwise rerun nothing and pass as "up to date".
+Every stage depends on its mark, so a file that fails validation (a misspelled section, say) stops
+`dvc repro` before any stage has removed its outputs.
 """
 
 from aqil.cli import run_stage
-from aqil.config import confirm_valid
+from aqil.pipeline import check_params_stage
 
 if __name__ == "__main__":
-    run_stage(confirm_valid, "Check params.yaml.")
+    run_stage(check_params_stage, "Check params.yaml.")
