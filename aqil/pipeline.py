@@ -127,7 +127,7 @@ def stages() -> dict[str, Any]:
                                 "results/local/compare")
     result["publish"] = {
         "cmd": "python -m stages.publish",
-        "deps": [*code_deps("stages/publish.py"), "results/report/episodes", "data/reference"],
+        "deps": [*code_deps("stages/publish.py"), CHECKED, "results/report/episodes", "data/reference"],
         "outs": [{f"results/report/{name}": {"cache": False}} for name in ("report.md", "summary.txt", "table2.json")],
         "metrics": [{"results/report/summary.json": {"cache": False}}],
         "plots": [{"results/report/figures": {"cache": False}}],
@@ -149,13 +149,18 @@ def check_params_stage(params: Params, _seed: int, results: Path) -> None:
     print(f"params.yaml: valid (seeds per run: {counts})")
 
 
+def is_stale(path: Path) -> bool:
+    """Whether ``path`` differs from what the generator writes now."""
+    return not path.is_file() or path.read_text() != render()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Write dvc.yaml from the run registry and the stages' imports.")
     parser.add_argument("--check", action="store_true", help="exit 1 if dvc.yaml is not what would be written")
     args = parser.parse_args(argv)
     path = ROOT / "dvc.yaml"
     if args.check:
-        if path.read_text() != render():
+        if is_stale(path):
             sys.exit("aqil: error: dvc.yaml is stale; regenerate it with: python -m aqil.pipeline")
         print("dvc.yaml is current")
         return

@@ -1,42 +1,79 @@
-"""The comparison figure: every method's marks readable, whatever the values."""
+"""The report's figures on constructed records: every mark readable, whatever the values."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 
-from aqil import figures
+from aqil.reporting import plots
+from aqil.reporting.records import SeedRecord
+
+
+def record(run: str, seed: int, rewards: np.ndarray, diverged: bool = False) -> SeedRecord:
+    n = len(rewards)
+    steps = np.maximum(rewards, 1.0).round()
+    episodes = {"reward": rewards, "steps": steps, "capped": np.zeros(n), "epsilon": np.full(n, 0.01),
+                "max_abs_q": np.ones(n), "loss_mean": np.linspace(1.0, 0.1, n), "loss_max": np.ones(n),
+                "updated": np.ones(n, bool)}
+    if diverged:
+        episodes["loss_mean"][n // 2:] = np.nan
+    metrics = {"avg_reward": float(rewards.mean()), "best_reward": float(rewards.max()), "diverged": diverged,
+               "capped_episodes": 0, "best_steps": int(steps.max())}
+    return SeedRecord(run, seed, metrics, {"avg_reward": 10.0}, episodes, {}, "c0ffee")
 
 
 @pytest.fixture
-def drawn(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    """Draw the evaluation figure and keep it open to inspect (``save`` would close it)."""
-    kept: list[plt.Figure] = []
-    monkeypatch.setattr(figures, "save", lambda fig, path: (fig.savefig(path), kept.append(fig)))
+def kept(monkeypatch: pytest.MonkeyPatch):
+    """Figures drawn, kept open to inspect (``save`` would close them)."""
+    figures: list[plt.Figure] = []
+    monkeypatch.setattr(plots, "save", lambda fig, path: (fig.savefig(path), figures.append(fig)))
+    yield figures
+    for fig in figures:
+        plt.close(fig)
+
+
+def test_reward_axis_starts_at_one_and_has_no_second_axis(kept, tmp_path: Path) -> None:
+    """A log axis from 1: no empty negative decades; the expert shares the reward axis (no twin axis)."""
+    rng = np.random.default_rng(0)
+    recs = [record("il250", s, rng.uniform(5, 3000, 250)) for s in range(12)] + [record("il250", 99, np.full(250, 8.0),
+                                                                                      diverged=True)]
+    for r in recs:
+        r.episodes["expert_reward"] = np.full(250, 700.0)
+    plots.curves_figure(tmp_path / "c.png", "il250", recs, rng.uniform(10, 6000, 250), window=20)
+    fig = kept[0]
+    assert len(fig.axes) == 2  # loss and reward, nothing layered over them
+    reward = fig.axes[1]
+    assert reward.get_yscale() == "log" and reward.get_ylim()[0] == 1.0
+    labels = [t.get_text() for t in reward.get_legend().get_texts()]
+    assert any("diverged" in t for t in labels) and any("reference" in t for t in labels)
+    assert any("5-95%" in t for t in labels)  # 12 finite seeds: quantile bands
+
+
+def test_table2_figure_labels_every_median_and_paper_value(kept, tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    records = {run: [record(run, s, rng.uniform(5, 500, 20)) for s in range(5)]
+               for run in ("rl500", "il250", "il500", "il250_rl250")}
+    plots.table2_figure(tmp_path / "t.png", records)
+    ax = kept[0].axes[0]
+    assert ax.get_yscale() == "log"  # RL500's ~8 and IL250+RL250's thousands both visible
+    texts = [t.get_text() for t in ax.texts]
+    assert "332" in texts and "1,938" in texts  # the paper's values, written on the bars
+
+
+def test_evaluation_figure_keeps_capped_values_inside_the_axes_and_the_legend_below(kept, tmp_path: Path) -> None:
     evals = [
         {"mean": 8986.1, "low": 3050.2, "high": 14922.1, "values": [14994.9, 14995.5, 303.8, 6.7, 14629.7]},
         {"mean": 6.7, "low": 6.7, "high": 6.7, "values": [6.7] * 5},
         {"mean": 2051.1, "low": None, "high": None, "values": [2051.1]},
     ]
-    figures.evaluation_figure(tmp_path / "eval.png", ["A", "B", "C"], evals)
-    yield kept[0], evals
-    plt.close(kept[0])
-
-
-def test_values_at_the_cap_are_inside_the_axes(drawn) -> None:
-    fig, evals = drawn
+    plots.evaluation_figure(tmp_path / "eval.png", ["A", "B", "C"], evals)
+    fig = kept[0]
     ax = fig.axes[0]
     low, high = ax.get_ylim()
     values = [v for ev in evals for v in ev["values"]]
-    assert low <= 0.0 < min(values) and max(values) * 2 < high
-
-
-def test_legend_is_below_the_axes(drawn) -> None:
-    """The legend once sat over the first method's mean; now it is outside the plotting area."""
-    fig, _ = drawn
-    ax = fig.axes[0]
+    assert low <= min(values) and max(values) < high
     fig.canvas.draw()
-    legend = ax.get_legend().get_window_extent()
-    assert legend.y1 < ax.get_window_extent().y0
+    assert ax.get_legend().get_window_extent().y1 < ax.get_window_extent().y0

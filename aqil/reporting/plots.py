@@ -118,17 +118,19 @@ def table2_figure(path: Path, records: dict[str, list[SeedRecord]]) -> None:
             for i, (run, recs) in enumerate(records.items()):
                 values = np.asarray([r.metrics[column] for r in recs], dtype=float)
                 bad = np.asarray([r.diverged for r in recs])
-                jitter = np.linspace(-0.25, 0.25, len(values)) if len(values) > 1 else np.zeros(1)
+                jitter = np.linspace(-0.2, 0.2, len(values)) if len(values) > 1 else np.zeros(1)
                 ax.scatter(i + jitter[~bad], values[~bad], s=10, color=OURS, alpha=0.6, lw=0)
                 ax.scatter(i + jitter[bad], values[bad], s=10, color=DIVERGED, alpha=0.6, lw=0)
                 if len(values[~bad]):
                     median = float(np.median(values[~bad]))
-                    ax.hlines(median, i - 0.32, i + 0.32, color=OURS, lw=2)
-                    ax.annotate(f"{median:,.0f}", (i + 0.34, median), fontsize=8, color=OURS, va="center")
+                    ax.hlines(median, i - 0.25, i + 0.25, color=OURS, lw=2)
+                    ax.annotate(f"{median:,.0f}", (i + 0.27, median), fontsize=8, color=OURS, va="center")
                 y = paper.TABLE2[run][column]
                 ax.scatter([i], [y], marker="D", s=60, color=PAPER, zorder=5, edgecolor="black", lw=0.6)
-                ax.annotate(f"{y:,.0f}", (i - 0.34, y), fontsize=8, color=PAPER, va="center", ha="right")
+                ax.annotate(f"{y:,.0f}", (i, y), xytext=(0, 7), textcoords="offset points", fontsize=8,
+                            color=PAPER, va="bottom", ha="center", fontweight="bold")
             ax.set_yscale("log")
+            ax.set_ylim(top=ax.get_ylim()[1] * 2.5)  # room for the labels above the highest mark
             ax.set_xticks(range(len(records)), [PAPER_RUNS[r].label for r in records])
             ax.set(title=f"Table 2, {paper.COLUMN_LABELS[column]}", ylabel="training-episode reward")
         handles = [plt.Line2D([], [], color=OURS, marker="o", ls="", label="our seed (bar: median)"),
@@ -170,7 +172,9 @@ def survival_figure(path: Path, records: dict[str, list[SeedRecord]], reference:
             rewards = np.concatenate([r.episodes["reward"] for r in finite])
             capped = np.concatenate([r.episodes["capped"].astype(bool) for r in finite])
             t, s = verdict.survival_curve(np.maximum(rewards, 1.0), capped)
-            ax.step(t, s, where="post", color=OURS, label=f"ours ({len(rewards):,} episodes, {len(finite)} seeds)")
+            which = "did not diverge" if any(not r.diverged for r in records[run]) else "all diverged"
+            ax.step(t, s, where="post", color=OURS,
+                    label=f"ours ({len(rewards):,} episodes of {len(finite)} seed(s); {which})")
             t, s = verdict.survival_curve(np.maximum(reference[run], 1.0), np.zeros(len(reference[run]), bool))
             ax.step(t, s, where="post", color=REFERENCE, label=f"reference ({len(reference[run])} episodes)")
             ax.set_xscale("log")

@@ -41,11 +41,13 @@ def conclusion_line(table: dict) -> str:
     if not table["judged"]:
         return f"Paper's conclusion: not judged ({table['not_judged_because']})."
     c = table["conclusion"]
-    test = "one-sided Mann-Whitney, Holm over 6 comparisons, alpha 0.05"
+    claim = "Paper's conclusion (IL250+RL250 beats IL250, IL500 and RL500)"
+    test = f"one-sided Mann-Whitney, Holm over 12 tests, alpha 0.05; seeds: {seed_counts(table)}"
     if c["holds"]:
-        return f"Paper's conclusion (IL250+RL250 beats IL250, IL500 and RL500): HOLDS ({test})."
-    return (f"Paper's conclusion (IL250+RL250 beats IL250, IL500 and RL500): DOES NOT HOLD -- not significant "
-            f"against {', '.join(c['failed'])} ({test}).")
+        return f"{claim}: HOLDS ({test})."
+    if c["refuted"]:
+        return f"{claim}: DOES NOT HOLD -- the other run is significantly better: {', '.join(c['against'])} ({test})."
+    return f"{claim}: NOT SHOWN -- not significant against {', '.join(c['failed'])} ({test})."
 
 
 def verdict_word(table: dict, run: str, column: str) -> str:
@@ -91,13 +93,13 @@ def regime_rows(table: dict) -> list[str]:
 
 
 def conclusion_rows(table: dict) -> list[str]:
-    rows = ["| IL250+RL250 against | Measure | P(IL250+RL250 better) (95% CI) | p (one-sided) | p (Holm) | Test |",
-            "|---|---|---|---|---|---|"]
+    rows = ["| IL250+RL250 against | Measure | P(IL250+RL250 better) (95% CI) | p, claim (Holm) | "
+            "p, the other better (Holm) | Test |", "|---|---|---|---|---|---|"]
     for c in table["conclusion"]["comparisons"]:
         note = " (loser capped: a lower bound)" if c["loser_capped"] else ""
         rows.append(f"| {PAPER_RUNS[c['other']].label} | {c['measure']}{note} | "
-                    f"{c['probability_of_improvement']:.2f} ({c['low']:.2f}-{c['high']:.2f}) | {c['p']:.2g} | "
-                    f"{c['p_holm']:.2g} | Mann-Whitney, {c['method']} |")
+                    f"{c['probability_of_improvement']:.2f} ({c['low']:.2f}-{c['high']:.2f}) | {c['p_holm']:.2g} | "
+                    f"{c['p_reverse_holm']:.2g} | Mann-Whitney, {c['method']} |")
     return rows
 
 
@@ -154,13 +156,15 @@ def summary_lines(table: dict) -> str:
     lines = [conclusion_line(table)]
     for run, e in table["runs"].items():
         cells = "; ".join(f"{COLUMN[c]} {verdict_word(table, run, c)}" for c in paper.COLUMNS)
-        lines.append(f"{e['label']:<12} {e['n']:>3} seeds, diverged {share(e['diverged'])}: {cells}")
+        seeds = f"{e['n']:>3} seed{'s' if e['n'] != 1 else ' '}"
+        lines.append(f"{e['label']:<12} {seeds}, diverged {share(e['diverged'])}: {cells}")
     return "\n".join(lines) + "\n"
 
 
 def small_metrics(table: dict) -> dict[str, Any]:
     """summary.json: the few numbers DVC shows (`dvc metrics show` stays under 160 columns)."""
-    words = [v["word"].split(" ")[0] for v in table.get("verdicts", {}).values()] if table["judged"] else []
+    words = [v["word"].split(" (")[0] for v in table.get("verdicts", {}).values()] if table["judged"] else []
     return {"seeds": {run: e["n"] for run, e in table["runs"].items()},
-            "cells": {w: words.count(w) for w in ("consistent", "inconsistent", "undecided")},
+            "cells": {w.replace(" ", "_"): words.count(w) for w in ("consistent", "inconsistent", "undecided",
+                                                                     "no data")},
             "holds": int(table["judged"] and table["conclusion"]["holds"])}

@@ -108,23 +108,28 @@ def _per_step(rec: SeedRecord) -> float:
 
 
 def conclusion(records: dict[str, list[SeedRecord]], samples: int, rng: np.random.Generator) -> dict[str, Any]:
-    """The paper's claim, IL250+RL250 beats IL250, IL500 and RL500, tested on both measures with a one-sided
-    Mann-Whitney test per comparison, Holm-corrected over all of them. A loser whose greedy evaluation hit
-    the cap holds a lower bound there, so a win over it is not counted."""
+    """The paper's claim, IL250+RL250 beats IL250, IL500 and RL500, tested on both measures with one-sided
+    Mann-Whitney tests in both directions (the claim, and the other run better), Holm-corrected over all 12.
+    A loser whose greedy evaluation hit the cap holds a lower bound there, so a win over it is not counted."""
     measure = {"eval_reward": lambda r: float(r.eval["avg_reward"]), "reward_per_step": _per_step}
     rows = []
     winner = records[paper.WINNER]
     for other in (r for r in ORDER if r != paper.WINNER):
         for name, get in measure.items():
-            c = verdict.compare_runs([get(r) for r in winner], [get(r) for r in records[other]], samples, rng)
+            ours, theirs = [get(r) for r in winner], [get(r) for r in records[other]]
+            c = verdict.compare_runs(ours, theirs, samples, rng)
+            reverse = verdict.compare_runs(theirs, ours, 1, rng).p  # the other run better: the claim refuted
             capped = name == "eval_reward" and any(r.eval.get("capped_episodes", 0) for r in records[other])
-            rows.append({"other": other, "measure": name, **asdict(c), "loser_capped": capped})
-    adjusted = verdict.holm([r["p"] for r in rows])
-    for row, p in zip(rows, adjusted.tolist(), strict=True):
-        row["p_holm"] = p
+            rows.append({"other": other, "measure": name, **asdict(c), "p_reverse": reverse, "loser_capped": capped})
+    adjusted = verdict.holm([r["p"] for r in rows] + [r["p_reverse"] for r in rows])
+    for row, p, q in zip(rows, adjusted[: len(rows)].tolist(), adjusted[len(rows):].tolist(), strict=True):
+        row["p_holm"], row["p_reverse_holm"] = p, q
         row["significant"] = p <= 0.05 and not row["loser_capped"]
-    return {"holds": all(r["significant"] for r in rows), "comparisons": rows,
-            "failed": [f"{PAPER_RUNS[r['other']].label} ({r['measure']})" for r in rows if not r["significant"]]}
+        row["refuted"] = q <= 0.05
+    return {"holds": all(r["significant"] for r in rows), "refuted": any(r["refuted"] for r in rows),
+            "comparisons": rows,
+            "failed": [f"{PAPER_RUNS[r['other']].label} ({r['measure']})" for r in rows if not r["significant"]],
+            "against": [f"{PAPER_RUNS[r['other']].label} ({r['measure']})" for r in rows if r["refuted"]]}
 
 
 def against_reference(run: str, recs: list[SeedRecord], reference: np.ndarray) -> dict[str, Any]:
