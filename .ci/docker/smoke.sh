@@ -202,9 +202,10 @@ grep -q "Paper.s conclusion:" "$work/repro1.log" || die "no closing summary prin
 lap "pipeline, mounted checkout"
 
 info "checks on the host side"
-[ -s "$copy/results/report/table2.csv" ] || die "results/report/table2.csv missing"
-compgen -G "$copy/results/report/figures/*.png" >/dev/null || die "no results/report/figures/*.png"
-info "found results/report/table2.csv and $(find "$copy/results/report/figures" -name '*.png' | wc -l) figure(s)"
+[ -s "$copy/results/local/report/table2.json" ] || die "results/local/report/table2.json missing"
+compgen -G "$copy/results/local/report/figures/*.png" >/dev/null || die "no results/local/report/figures/*.png"
+info "found results/local/report/table2.json and $(find "$copy/results/local/report/figures" -name '*.png' | wc -l) figure(s)"
+[ "$(grep -c "Paper.s conclusion:" "$work/repro1.log")" -eq 1 ] || die "the closing summary was not printed exactly once"
 foreign=$(cd "$copy" && find . ! -uid "$test_uid")
 [ -z "$foreign" ] || { printf '%s\n' "$foreign" | head -n 20 >&2; die "files not owned by uid $test_uid"; }
 info "every file in the checkout belongs to uid $test_uid"

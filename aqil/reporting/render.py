@@ -12,6 +12,7 @@ import yaml
 
 from aqil import paper
 from aqil.layout import PAPER_RUNS
+from aqil.reporting.tables import ORDER
 
 DEVIATIONS = Path(__file__).with_name("deviations.yaml")
 COLUMN = {"avg_reward": "average", "best_reward": "best"}
@@ -32,8 +33,13 @@ def share(s: dict[str, Any]) -> str:
     return f"{s['k']}/{s['n']} ({pct(s['low'], s['high'])})"
 
 
+def runs(table: dict) -> list[tuple[str, dict]]:
+    """The table's runs in the paper's order (a table read back from JSON has its keys sorted)."""
+    return [(run, table["runs"][run]) for run in ORDER if run in table["runs"]]
+
+
 def seed_counts(table: dict) -> str:
-    return ", ".join(f"{e['label']} {e['n']}" for e in table["runs"].values())
+    return ", ".join(f"{e['label']} {e['n']}" for _, e in runs(table))
 
 
 def conclusion_line(table: dict) -> str:
@@ -71,7 +77,7 @@ def banner(table: dict, dirty: bool) -> list[str]:
 def table2_rows(table: dict) -> list[str]:
     rows = ["| Run | Column | Paper | Ours: median (mean, IQM), seeds that did not diverge | Paper's percentile "
             "(95% CI) | p (Holm) | Verdict | Seeds for a decision |", "|---|---|---|---|---|---|---|---|"]
-    for run, e in table["runs"].items():
+    for run, e in runs(table):
         for column in paper.COLUMNS:
             c, f = e["columns"][column], e["columns"][column]["finite"]
             ours = "no seeds" if not f["n"] else (f"{fmt(f['median'])} ({fmt(f['mean'])}, {fmt(f.get('iqm'))}; "
@@ -86,7 +92,7 @@ def table2_rows(table: dict) -> list[str]:
 def regime_rows(table: dict) -> list[str]:
     rows = ["| Run | Seeds | Diverged to NaN (95% CI) | Learn to balance (an episode of 1,000+ steps) | "
             "Seeds with capped episodes |", "|---|---|---|---|---|"]
-    for e in table["runs"].values():
+    for _, e in runs(table):
         rows.append(f"| {e['label']} | {e['n']} | {share(e['diverged'])} | {share(e['balance'])} | "
                     f"{len(e['capped_seeds'])} |")
     return rows
@@ -154,7 +160,7 @@ def markdown(table: dict, params: dict[str, Any], figures: dict[str, str], dirty
 def summary_lines(table: dict) -> str:
     """The closing summary a run prints: the verdict of each cell and the conclusion."""
     lines = [conclusion_line(table)]
-    for run, e in table["runs"].items():
+    for run, e in runs(table):
         cells = "; ".join(f"{COLUMN[c]} {verdict_word(table, run, c)}" for c in paper.COLUMNS)
         seeds = f"{e['n']:>3} seed{'s' if e['n'] != 1 else ' '}"
         lines.append(f"{e['label']:<12} {seeds}, diverged {share(e['diverged'])}: {cells}")
