@@ -1,12 +1,13 @@
 """Replay memory: preallocated arrays used as a ring buffer, sampled uniformly without replacement.
 
 The reference keeps a ``deque(maxlen=1_000_000)`` of tuples and draws with ``random.sample``;
-arrays hold the same transitions without a Python object per step.
+arrays hold the same transitions without a Python object per step. Every memory a learner trains
+from follows ``Memory`` (DQfD's, in aqil/dqfd.py, adds n-step returns and kept demonstrations).
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -19,7 +20,24 @@ class Batch(NamedTuple):
     done: np.ndarray
 
 
+@runtime_checkable
+class Memory(Protocol):
+    """What a training loop needs from a replay memory: store a transition, close an episode (a memory
+    that computes returns over several steps finishes the episode's last ones here), and draw a minibatch
+    once ``len`` reaches the batch size."""
+
+    def __len__(self) -> int: ...
+
+    def add(self, obs: np.ndarray, action: int, reward: float, next_obs: np.ndarray, done: bool) -> None: ...
+
+    def end_episode(self) -> None: ...
+
+    def sample(self, batch_size: int) -> Any: ...
+
+
 class ReplayMemory:
+    """The paper's memory: uniform sampling without replacement over the last ``capacity`` transitions."""
+
     def __init__(self, capacity: int, obs_dim: int, rng: np.random.Generator) -> None:
         self.capacity = capacity
         self.rng = rng

@@ -168,9 +168,9 @@ def summary_lines(table: dict) -> str:
 
 
 def small_metrics(table: dict) -> dict[str, Any]:
-    """summary.json: the few numbers DVC shows (`dvc metrics show` stays under 160 columns)."""
+    """summary.json: the few numbers DVC shows (`dvc metrics show` stays under 160 columns): each run's
+    seeds, how many Table 2 cells are consistent, inconsistent or undecided, and whether the conclusion holds."""
     words = [v["word"].split(" (")[0] for v in table.get("verdicts", {}).values()] if table["judged"] else []
-    return {"seeds": {run: e["n"] for run, e in table["runs"].items()},
-            "cells": {w.replace(" ", "_"): words.count(w) for w in ("consistent", "inconsistent", "undecided",
-                                                                     "no data")},
+    return {"seeds": {run: e["n"] for run, e in runs(table)},
+            **{w: words.count(w) for w in ("consistent", "inconsistent", "undecided")},
             "holds": int(table["judged"] and table["conclusion"]["holds"])}
