@@ -20,6 +20,10 @@ import numpy as np
 _move = os.replace  # atomic on one filesystem (a name of its own, so a test can simulate a full disk)
 
 
+class TrainingError(RuntimeError):
+    """Training itself failed (a numerical event, not a bad input or file); the message is one line."""
+
+
 class ArtifactError(RuntimeError):
     """A missing or damaged input file; the message names the file and what is wrong."""
 
@@ -116,7 +120,10 @@ def read_json(path: str | Path, required: tuple[str, ...] = (), numeric: tuple[s
 
 
 def read_npy(path: str | Path, ndim: int | None = None) -> np.ndarray:
-    """Load a ``.npy`` array without unpickling; damage is an ``ArtifactError`` naming the file."""
+    """Load a ``.npy`` array without unpickling; damage is an ``ArtifactError`` naming the file.
+
+    With ``ndim`` (a numeric result such as losses.npy) the array must also hold real numbers: complex
+    values would pass ``np.number`` and be averaged silently (their imaginary part dropped)."""
     path = Path(path)
     try:
         array = np.load(path, allow_pickle=False)
@@ -126,6 +133,25 @@ def read_npy(path: str | Path, ndim: int | None = None) -> np.ndarray:
         raise ArtifactError(f"{path}: not a readable .npy array ({exc})") from None
     if ndim is not None and array.ndim != ndim:
         raise ArtifactError(f"{path}: a {array.ndim}-D array, expected {ndim}-D")
-    if ndim is not None and not np.issubdtype(array.dtype, np.number):
-        raise ArtifactError(f"{path}: dtype {array.dtype}, expected numbers")
+    real = np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
+    if ndim is not None and not real:
+        raise ArtifactError(f"{path}: dtype {array.dtype}, expected real numbers (integers or floats)")
     return array
+
+
+TIMING_FIELDS = ("seconds", "us_per_step", "steps", "pretraining_steps")  # what a training stage records
+
+
+def read_timing(path: str | Path) -> dict[str, Any]:
+    """A training stage's timing record (results/timing/<run>/seed<N>.json): every count and duration a
+    finite number >= 0 (a negative or null time would be summed into the report's wall time)."""
+    data = read_json(path, ("backend",), TIMING_FIELDS)
+    for key in TIMING_FIELDS:
+        if not _is_number(data[key]) or data[key] < 0:
+            raise ArtifactError(f"{path}: field {key} is {data[key]!r}; expected a number >= 0")
+    for key in ("steps", "pretraining_steps"):
+        if not isinstance(data[key], int):
+            raise ArtifactError(f"{path}: field {key} is {data[key]!r}; expected an integer")
+    if not isinstance(data["backend"], str):
+        raise ArtifactError(f"{path}: field backend is {data['backend']!r}; expected a string")
+    return data

@@ -11,6 +11,10 @@ optimizer, replay, exploration, episode cap and expert data; only what it fits d
 * DQfD250+RL250: Hester et al. (2018): pretraining on the demonstrations with 1-step and n-step TD
   and a large-margin loss, then RL with the demonstrations kept in replay (aqil/dqfd.py).
 
+Each is a strategy for the one episode runner (aqil/episodes.py) in one of its environments: BC and
+DAgger are ``Cloning`` (the network acts, the memory holds the expert's action) on the recorded episodes
+and in the environment the PID expert watches (``ExpertLabels``); DQfD is aqil/dqfd.py.
+
 The paper's stages import none of this, so a baseline can change without rerunning them.
 """
 
@@ -24,15 +28,24 @@ import numpy as np
 from aqil import kernel_losses
 from aqil.config import Params
 from aqil.dqfd import train_dqfd
-from aqil.expert import PIDExpert
+from aqil.episodes import Step, follow_expert
+from aqil.expert import ExpertLabels, PIDExpert
 from aqil.layout import ALL_RUNS, BASELINE_RUNS
 from aqil.qnet import DQNLearner
 from aqil.replay import Batch
 from aqil.runs import METHODS, Method, RunContext, train_run
-from aqil.train import RunResult, expert_episode_rewards, imitate
+from aqil.train import Learning, RunResult
 
 BASELINES = BASELINE_RUNS
 __all__ = ["ALL_RUNS", "BASELINES", "train_stage"]
+
+
+class Cloning(Learning):
+    """BC's and DAgger's strategy: the network acts (epsilon-greedily), the memory holds the expert's
+    action in the state it acted in, the label that ``cloning_fit`` fits."""
+
+    def label(self, step: Step) -> int:
+        return follow_expert(step.expert_action)
 
 
 def cloning_fit(learner: DQNLearner) -> Callable[[Batch], tuple[float, float]]:
@@ -49,16 +62,13 @@ def cloning_fit(learner: DQNLearner) -> Callable[[Batch], tuple[float, float]]:
 def behavioural_cloning(ctx: RunContext) -> tuple[RunResult, np.ndarray]:
     """BC on the expert's episodes, replayed as IL250 replays them; the reported reward is the IL
     reward of the network's own action (the same units as IL250's)."""
-    data = ctx.expert_data()
-    agent = ctx.agent(fit=cloning_fit(ctx.learner))
-    result = imitate(agent, data, ctx.episodes, ctx.params.rewards, ctx.label, store_expert_action=True)
-    return result, expert_episode_rewards(data, ctx.episodes, ctx.params.rewards)
+    return ctx.imitation(Cloning(ctx.agent(fit=cloning_fit(ctx.learner))))
 
 
 def dagger(ctx: RunContext) -> tuple[RunResult, None]:
-    """The network drives; the memory holds the expert's label of each visited state."""
-    agent = ctx.agent(fit=cloning_fit(ctx.learner))
-    return ctx.rl(agent, ctx.episodes, labeller=PIDExpert(ctx.params.expert)), None
+    """The network drives; the PID expert watches, and the memory holds its label of each visited state."""
+    env = ExpertLabels(ctx.rl_env(), PIDExpert(ctx.params.expert))
+    return ctx.rl(Cloning(ctx.agent(fit=cloning_fit(ctx.learner))), ctx.episodes, env), None
 
 
 def dqfd(ctx: RunContext) -> tuple[RunResult, None]:

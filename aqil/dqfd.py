@@ -1,6 +1,7 @@
 """DQfD (Hester et al., 2018, "Deep Q-learning from Demonstrations"): its replay memory, which keeps
 the demonstrations and stores every transition with its n-step return. The loss is fitted by
-``aqil.kernel_losses.fit_dqfd``; the run (pretraining, then RL) is ``train_dqfd`` below.
+``aqil.kernel_losses.fit_dqfd``; the run (pretraining, then RL) is ``train_dqfd`` below. Its pretraining
+is the ``Demonstrations`` strategy on the recorded episodes (aqil/episodes.py), its RL the paper's.
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ import numpy as np
 
 from aqil import kernel_losses
 from aqil.config import DQfDConfig, RewardsConfig
-from aqil.env import THETA_INDEX
-from aqil.progress import progress
+from aqil.episodes import RecordedEpisodes, follow_expert
 from aqil.rewards import Rewards
 from aqil.runs import RunContext
 from aqil.seeding import numpy_rng
-from aqil.train import Agent, RunResult
+from aqil.train import Agent, Learning, RunResult, train
 from aqil.trajectories import Trajectories
 
 
@@ -113,23 +113,20 @@ class DQfDMemory:
                          self.expert[idx])
 
 
+class Demonstrations(Learning):
+    """DQfD's pretraining: the expert acts (the recorded action), the network only learns from it."""
+
+    def act(self, obs: np.ndarray, expert_action: int | None) -> int:
+        return follow_expert(expert_action)
+
+
 def pretrain(agent: Agent, trajectories: Trajectories, episodes: int, rewards_cfg: RewardsConfig, label: str) -> int:
     """DQfD's pretraining: the expert's transitions, with the environment's reward, enter the memory
     one by one as the paper's imitation runs replay them, and every step makes one update, so the
     pretraining makes as many updates as IL250 on the same episodes. Returns the number of steps."""
     data = trajectories.first(episodes)
-    reward = Rewards(rewards_cfg).rl(data.next_obs[:, THETA_INDEX], data.terminated)
-    t = 0
-    with progress(episodes, label) as bar:
-        for length, capped in zip(data.episode_length.tolist(), data.capped.tolist(), strict=True):
-            for _ in range(length):
-                agent.learn(data.obs[t], int(data.expert_action[t]), float(reward[t]), data.next_obs[t],
-                            bool(data.terminated[t]))
-                t += 1
-            agent.end_episode()
-            agent.episode += 1
-            bar.episode_done(length, float(reward[t - length : t].sum()), capped=bool(capped))
-    return t
+    env = RecordedEpisodes(data, reward=Rewards(rewards_cfg).rl_of_recording(data))
+    return int(train(Demonstrations(agent), env, episodes, label).episode_steps.sum())
 
 
 def train_dqfd(ctx: RunContext, trajectories: Trajectories) -> RunResult:
@@ -147,6 +144,6 @@ def train_dqfd(ctx: RunContext, trajectories: Trajectories) -> RunResult:
     pretraining_steps = pretrain(first, trajectories, cfg.demo_episodes, ctx.params.rewards, f"{ctx.label} pretraining")
     memory.stop_demonstrations()
     agent = Agent(ctx.learner, dqn, ctx.stream_seed, ctx.label, diverged=first.diverged, fit=fit, memory=memory)
-    result = ctx.rl(agent, cfg.episodes)
+    result = ctx.rl(Learning(agent), cfg.episodes)
     return dataclasses.replace(result, losses=np.concatenate([np.asarray(first.losses, np.float32), result.losses]),
                                pretraining_steps=pretraining_steps)

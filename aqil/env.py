@@ -1,28 +1,44 @@
 """The paper's CartPole variant.
 
 Dynamics are gymnasium's own ``CartPoleEnv`` (Euler integration, force +-10 N, as the reference);
-only the termination thresholds change (pole limit 50 degrees instead of 12) and there is no time
-limit: the paper's horizon T is unbounded, so episodes end by termination or, as a safety net, at
-``max_episode_steps``. ``step`` repeats gymnasium's equations term for term with one change: cos
-and sin come from ``aqil.portable``, so a trajectory has the same bytes on every CPU.
+only the termination thresholds change (pole limit 50 degrees instead of 12). The paper's horizon T
+is unbounded, so an episode ends by termination or, as a safety net, at ``max_episode_steps``:
+``capped_env`` adds gymnasium's ``TimeLimit``, whose ``truncated`` is what the outputs call "capped".
+``step`` repeats gymnasium's equations term for term with one change: cos and sin come from
+``aqil.portable``, so a trajectory has the same bytes on every CPU. The paper's rewards replace
+CartPole's +1 through the wrappers in aqil/rewards.py.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
+import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
+from gymnasium.wrappers import TimeLimit
 
 from aqil import portable
 from aqil.config import EnvConfig
 
 THETA_INDEX = 2  # observation = (x, x_dot, theta, theta_dot)
+# The ``info`` key under which an environment that knows the expert (a recording, or the PID expert
+# watching; aqil/expert.py) gives the expert's action in the observation returned with it.
+EXPERT_ACTION = "expert_action"
 
 
 class PortableCartPole(CartPoleEnv):
-    """gymnasium's CartPoleEnv whose step takes cos and sin from ``aqil.portable``."""
+    """gymnasium's CartPoleEnv whose step takes cos and sin from ``aqil.portable`` and whose start
+    states come from its config (so that every loop resets it the same way, with no options)."""
+
+    def __init__(self, start: dict[str, float] | None = None) -> None:
+        super().__init__()
+        self.start = start  # reset's default options (``reset_options``); None: gymnasium's +-0.05
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        return super().reset(seed=seed, options=self.start if options is None else options)
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
         assert self.state is not None, "Call reset before using step method."
@@ -48,9 +64,9 @@ class PortableCartPole(CartPoleEnv):
         return np.array(self.state, dtype=np.float32), 1.0, terminated, False, {}
 
 
-def make_env(cfg: EnvConfig) -> CartPoleEnv:
-    """gymnasium's CartPoleEnv with the paper's limits, no TimeLimit and no render window."""
-    env = PortableCartPole()
+def make_env(cfg: EnvConfig) -> PortableCartPole:
+    """gymnasium's CartPoleEnv with the paper's limits and start states, no TimeLimit, no render window."""
+    env = PortableCartPole(reset_options(cfg))
     env.theta_threshold_radians = math.radians(cfg.theta_limit_deg)
     env.x_threshold = cfg.x_limit
     # Same construction as gymnasium's: twice the limits so failing observations stay inside the box.
@@ -59,6 +75,11 @@ def make_env(cfg: EnvConfig) -> CartPoleEnv:
     )
     env.observation_space = spaces.Box(-high, high, dtype=np.float32)
     return env
+
+
+def capped_env(cfg: EnvConfig) -> gym.Env:
+    """The environment every loop runs: ``make_env`` cut at ``max_episode_steps`` by gymnasium's TimeLimit."""
+    return TimeLimit(make_env(cfg), cfg.max_episode_steps)
 
 
 def reset_options(cfg: EnvConfig) -> dict[str, float]:

@@ -14,48 +14,51 @@ import numpy as np
 from aqil.artifacts import write_json
 from aqil.cli import run_stage
 from aqil.config import EnvConfig, Params, RewardsConfig
-from aqil.env import THETA_INDEX, make_env, reset_options
+from aqil.episodes import Episode, Step, run_episodes
 from aqil.layout import RunSpec, eval_file, run_dir
-from aqil.progress import progress
 from aqil.qnet import DQNLearner, resolve_device
-from aqil.rewards import Rewards
+from aqil.rewards import rl_env
 from aqil.runs import recorded_divergence
-from aqil.train import new_learner
+from aqil.train import configure_torch, new_learner
+
+
+class Greedy:
+    """Evaluation's strategy: the network's greedy action (epsilon = 0); nothing is stored."""
+
+    def __init__(self, learner: DQNLearner) -> None:
+        self.learner = learner
+
+    def act(self, obs: np.ndarray, expert_action: int | None) -> int:
+        return self.learner.greedy_action(obs)
+
+    def store(self, step: Step) -> None:
+        pass
+
+    def end_episode(self, episode: Episode) -> dict[str, float]:
+        return {}
 
 
 def evaluate_greedy(
     learner: DQNLearner, env_cfg: EnvConfig, rewards_cfg: RewardsConfig, episodes: int, seed: int, label: str
 ) -> dict[str, list[float] | list[int] | float | int]:
-    rewards = Rewards(rewards_cfg)
-    env = make_env(env_cfg)
-    options = reset_options(env_cfg)
-    ep_rewards, ep_steps, capped = [], [], 0
-    obs, _ = env.reset(seed=seed, options=options)
-    with progress(episodes, label) as bar:
-        for _ in range(episodes):
-            total, steps, terminated = 0.0, 0, False
-            while not terminated and steps < env_cfg.max_episode_steps:
-                obs, _, terminated, _, _ = env.step(learner.greedy_action(obs))
-                total += float(rewards.rl(obs[THETA_INDEX], terminated))
-                steps += 1
-            capped += not terminated
-            ep_rewards.append(total)
-            ep_steps.append(steps)
-            bar.episode_done(steps, total, capped=not terminated)
-            obs, _ = env.reset(options=options)
-    env.close()
+    """The network's greedy episodes in the paper's environment (RL reward), from start states ``seed`` fixes."""
+    with rl_env(env_cfg, rewards_cfg) as env:
+        done = run_episodes(env, Greedy(learner), episodes, label, seed)
+    ep_rewards = [e.reward for e in done]
+    ep_steps = [e.steps for e in done]
     return {
         "episode_reward": ep_rewards,
         "episode_steps": ep_steps,
         "avg_reward": float(np.mean(ep_rewards)),
         "best_reward": float(np.max(ep_rewards)),
         "avg_steps": float(np.mean(ep_steps)),
-        "capped_episodes": capped,
+        "capped_episodes": sum(e.capped for e in done),
     }
 
 
 def evaluate_stage(spec: RunSpec, params: Params, seed: int, results: Path) -> None:
     """Greedy evaluation of one trained network."""
+    configure_torch()
     learner = new_learner(params.dqn, seed, resolve_device(params.dqn.device))
     folder = run_dir(results, spec.name, seed)
     diverged = recorded_divergence(folder)

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
 from aqil.config import ExpertConfig
+from aqil.env import EXPERT_ACTION, THETA_INDEX
 
 
 class PIDExpert:
@@ -39,3 +45,29 @@ class PIDExpert:
     def observe(self, theta: float) -> None:
         """Record the pole angle the environment returned after a step."""
         self.theta = float(theta)
+
+
+class ExpertLabels(gym.Wrapper):
+    """The PID expert watches the environment and labels every state with its action (``info[EXPERT_ACTION]``).
+
+    Whoever drives, the expert sees what it would see driving itself: each episode's first angle, then
+    every angle a step returns, and it acts once per state (never on an episode's last one, as when it
+    drove). Collection follows the labels, so the expert drives; DAgger stores them while the network
+    drives. A wrapper rather than a step of the loops, so the loops never know an expert exists.
+    """
+
+    def __init__(self, env: gym.Env, expert: PIDExpert) -> None:
+        super().__init__(env)
+        self.expert = expert
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        obs, info = self.env.reset(seed=seed, options=options)
+        self.expert.start_episode(float(obs[THETA_INDEX]))
+        return obs, {**info, EXPERT_ACTION: self.expert.act()}
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.expert.observe(obs[THETA_INDEX])
+        if not (terminated or truncated):  # the episode goes on: the expert's action in the state it reached
+            info = {**info, EXPERT_ACTION: self.expert.act()}
+        return obs, reward, terminated, truncated, info

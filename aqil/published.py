@@ -23,13 +23,17 @@ from pathlib import Path
 
 import numpy as np
 
-from aqil.artifacts import ArtifactError, read_json, read_npy, write_json, write_text
+from aqil.artifacts import ArtifactError, read_json, read_npy, read_timing, write_json, write_text
 from aqil.config import ConfigError, Params, load_params, to_dict
 from aqil.layout import PAPER_RUNS, eval_file, run_dir, timing_file
 
 FORMAT_VERSION = 1
 PUBLISHED = Path("results") / "published"
 OUTPUTS = ("model.pt", "losses.npy", "metrics.json", "episodes.tsv")
+# the numbers the report reads from a seed's summary and its evaluation: finite, or the seed is refused
+METRICS = ("episodes", "avg_reward", "best_reward", "avg_steps", "best_steps", "total_steps", "capped_episodes",
+           "updates")
+EVAL = ("avg_reward", "best_reward", "avg_steps", "capped_episodes", "episode_reward", "episode_steps")
 
 
 def seed_files(root: Path, run: str, seed: int) -> tuple[Path, Path]:
@@ -85,11 +89,12 @@ def export_seed(results: Path, root: Path, run: str, seed: int, commit: str, par
     table, record = seed_files(root, run, seed)
     digests = {name: _sha256(folder / name) for name in OUTPUTS}
     digests["eval.json"] = _sha256(eval_file(results, run, seed))
-    timing = read_json(timing_file(results, run, seed))
+    timing = read_timing(timing_file(results, run, seed))
     write_text(table, _episode_table(folder, losses))
     write_json(record, {
         "format_version": FORMAT_VERSION, "run": run, "seed": seed, "commit": commit,
-        "metrics": read_json(folder / "metrics.json"), "eval": read_json(eval_file(results, run, seed)),
+        "metrics": read_json(folder / "metrics.json", ("diverged", "first_non_finite_update"), METRICS),
+        "eval": read_json(eval_file(results, run, seed), ("diverged",), EVAL),
         "sha256": digests, "timing": timing,
         "params": {k: v for k, v in to_dict(params).items() if k != "seeds"},
     })

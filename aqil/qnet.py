@@ -324,12 +324,23 @@ def expected_shapes(hidden: Sequence[int]) -> dict[str, tuple[int, ...]]:
 
 
 def check_architecture(path: Path, state: dict, expected: dict[str, tuple[int, ...]]) -> None:
-    """Refuse a model whose tensors are not exactly ``expected`` (names and shapes), saying what differs."""
+    """Refuse a model whose tensors are not exactly ``expected`` (names and shapes), saying what differs,
+    or not dense float32: ``load_state_dict`` would silently convert int64 or bool tensors of the
+    right shapes, and a foreign file would be evaluated and fine-tuned as if it were a trained network."""
     found = {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)}
-    if found == expected:
-        return
     if len(found) != len(state):
         raise ArtifactError(f"{path}: holds values that are not tensors; not a model saved by this pipeline")
+    if found != expected:
+        _explain_mismatch(path, found, expected)
+    for name, tensor in state.items():
+        if tensor.dtype != torch.float32 or tensor.layout != torch.strided:
+            kind = str(tensor.dtype).removeprefix("torch.")
+            layout = "" if tensor.layout == torch.strided else f" ({str(tensor.layout).removeprefix('torch.')})"
+            raise ArtifactError(f"{path}: {name} holds {kind}{layout} values; expected dense float32 tensors "
+                                "(not a model saved by this pipeline)")
+
+
+def _explain_mismatch(path: Path, found: dict, expected: dict[str, tuple[int, ...]]) -> None:
     layers = {k: v for k, v in expected.items() if k != "optimizer.velocity"}
     if {k: v for k, v in found.items() if k != "optimizer.velocity"} == layers:
         raise ArtifactError(

@@ -3,9 +3,10 @@
 A run is imitation (on the expert's recorded episodes) or RL (in the environment), optionally
 starting from another run's final network (aqil/layout.py names the runs and their paths).
 ``train_run`` does what every run shares (the learner, the continued network, timing, the outputs,
-each written only after training ends and moved into place atomically); a method is one function of
-a ``RunContext``. Methods beyond the paper live in aqil/baselines.py, which the paper's stages never
-import, so that adding or editing one leaves the paper's cached results valid.
+written only after training ends, into a staging folder moved into place whole); a method is one
+function of a ``RunContext`` that picks a strategy and an environment (aqil/train.py, aqil/episodes.py).
+Methods beyond the paper live in aqil/baselines.py, which the paper's stages never import, so that
+adding or editing one leaves the paper's cached results valid.
 
 Every run draws from its own random streams (``run_seed``): IL250 seed 3 and IL500 seed 3 share no
 initialisation, exploration, sampling or expert episodes, as independent runs should not.
@@ -13,21 +14,34 @@ initialisation, exploration, sampling or expert episodes, as independent runs sh
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 from aqil import trajectories
-from aqil.artifacts import ArtifactError, atomic_path, read_json, write_json, write_text
+from aqil.artifacts import ArtifactError, read_json, write_json, write_text
 from aqil.config import Params
-from aqil.expert import PIDExpert
 from aqil.layout import PAPER_RUNS, RunSpec, run_dir, timing_file, trajectories_dir
 from aqil.qnet import DQNLearner, resolve_device
+from aqil.rewards import rl_env
 from aqil.seeding import derive_seed, run_seed
-from aqil.train import Agent, RunResult, expert_episode_rewards, imitate, new_learner, reinforce
+from aqil.train import (
+    Agent,
+    Learning,
+    RunResult,
+    configure_torch,
+    expert_episode_rewards,
+    imitation_env,
+    new_learner,
+    train,
+)
 from aqil.trajectories import Trajectories
 
 RUNS = PAPER_RUNS
@@ -68,10 +82,22 @@ class RunContext:
                                 f"(rerun its collect stage: dvc repro collect_{self.spec.expert_from})")
         return data
 
-    def rl(self, agent: Agent, episodes: int, labeller: PIDExpert | None = None) -> RunResult:
-        """The paper's RL episodes, in the environment seeded for this run and seed."""
-        return reinforce(agent, self.params.env, episodes, self.params.rewards,
-                         derive_seed(self.stream_seed, "rl-env"), self.label, labeller=labeller)
+    def imitation(self, strategy: Learning) -> tuple[RunResult, np.ndarray]:
+        """``strategy`` on the expert's first episodes, scored by the IL reward; and the expert's own
+        (RL) reward per episode, the curves' reference line."""
+        data = self.expert_data()
+        env = imitation_env(data, self.episodes, self.params.rewards)
+        result = train(strategy, env, self.episodes, self.label)
+        return result, expert_episode_rewards(data, self.episodes, self.params.rewards)
+
+    def rl_env(self) -> gym.Env:
+        """The paper's environment with its RL reward."""
+        return rl_env(self.params.env, self.params.rewards)
+
+    def rl(self, strategy: Learning, episodes: int, env: gym.Env | None = None) -> RunResult:
+        """RL episodes in ``env`` (default ``rl_env()``), its start states seeded for this run and seed."""
+        env = self.rl_env() if env is None else env
+        return train(strategy, env, episodes, self.label, seed=derive_seed(self.stream_seed, "rl-env"))
 
 
 # A method returns the run's result and, for runs on the expert's episodes, the expert's own reward
@@ -81,14 +107,12 @@ Method = Callable[[RunContext], tuple[RunResult, np.ndarray | None]]
 
 def q_imitation(ctx: RunContext) -> tuple[RunResult, np.ndarray]:
     """The paper's Q-imitation-learning on the expert's first episodes."""
-    data = ctx.expert_data()
-    result = imitate(ctx.agent(), data, ctx.episodes, ctx.params.rewards, ctx.label)
-    return result, expert_episode_rewards(data, ctx.episodes, ctx.params.rewards)
+    return ctx.imitation(Learning(ctx.agent()))
 
 
 def q_learning(ctx: RunContext) -> tuple[RunResult, None]:
     """The paper's deep Q-learning in the environment."""
-    return ctx.rl(ctx.agent(), ctx.episodes), None
+    return ctx.rl(Learning(ctx.agent()), ctx.episodes), None
 
 
 METHODS: dict[str, Method] = {"imitation": q_imitation, "rl": q_learning}
@@ -101,7 +125,8 @@ def train_stage(run: str, params: Params, seed: int, results: Path) -> None:
 
 
 def train_run(spec: RunSpec, method: Method, params: Params, seed: int, results: Path) -> None:
-    """Train ``spec`` with ``method`` for one seed and write its outputs atomically."""
+    """Train ``spec`` with ``method`` for one seed and write its outputs as one set (``write_outputs``)."""
+    configure_torch()
     learner = new_learner(params.dqn, run_seed(seed, spec.name), resolve_device(params.dqn.device))
     inherited = False  # a run that continues a diverged network starts diverged
     if spec.init_from is not None:
@@ -116,19 +141,48 @@ def train_run(spec: RunSpec, method: Method, params: Params, seed: int, results:
     start = time.perf_counter()
     result, expert = method(ctx)
     seconds = time.perf_counter() - start
-
-    out = run_dir(results, spec.name, seed)
-    learner.save(out / "model.pt")
-    with atomic_path(out / "losses.npy") as tmp, tmp.open("wb") as fh:
-        np.save(fh, result.losses, allow_pickle=False)
-    write_text(out / "episodes.tsv", episodes_tsv(result, expert))
-    write_json(out / "metrics.json", result.summary())
     steps = int(result.episode_steps.sum()) + result.pretraining_steps  # every step the stage trained on
-    write_json(timing_file(results, spec.name, seed), {
+    timing = {
         "us_per_step": round(seconds / max(steps, 1) * 1e6, 1), "steps": steps,
         "pretraining_steps": result.pretraining_steps, "seconds": round(seconds, 1),
         "backend": learner.backend, "update": params.dqn.update,
-    })
+    }
+    write_outputs(run_dir(results, spec.name, seed), timing_file(results, spec.name, seed), learner, result,
+                  expert, timing)
+
+
+def write_outputs(out: Path, timing_path: Path, learner: DQNLearner, result: RunResult,
+                  expert: np.ndarray | None, timing: dict[str, Any]) -> None:
+    """Write a run's files into a staging folder beside ``out``, then swap it in for ``out`` whole and
+    write ``timing_path`` last (``_swap_in``): after a failure or Ctrl-C at any point, the stage's
+    outputs are either the previous set or none, so "no output of this stage was kept" is true."""
+    staged = out.with_name(f".{out.name}.partial")
+    try:
+        shutil.rmtree(staged, ignore_errors=True)
+        staged.mkdir(parents=True)
+        learner.save(staged / "model.pt")
+        with (staged / "losses.npy").open("wb") as fh:
+            np.save(fh, result.losses, allow_pickle=False)
+        write_text(staged / "episodes.tsv", episodes_tsv(result, expert))
+        write_json(staged / "metrics.json", result.summary())
+        _swap_in(staged, out, timing_path, timing)
+    except OSError as exc:  # disk full, read-only folder, ...: name the folder, keep nothing
+        raise ArtifactError(f"{out}: cannot write ({exc.strerror or exc}); nothing was kept") from None
+    finally:  # also on Ctrl-C: never leave a half-written folder behind
+        shutil.rmtree(staged, ignore_errors=True)
+
+
+def _swap_in(staged: Path, out: Path, timing_path: Path, timing: dict[str, Any]) -> None:
+    """Replace ``out`` with ``staged``, then write the timing file (the stale one goes first); on any
+    failure on the way ``out`` goes too, so no part of the new set stays without the rest."""
+    try:
+        timing_path.unlink(missing_ok=True)
+        shutil.rmtree(out, ignore_errors=True)
+        os.replace(staged, out)
+        write_json(timing_path, timing)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
 
 
 def recorded_divergence(folder: Path) -> bool:

@@ -1,8 +1,11 @@
-"""Training loops: Q-imitation-learning on expert trajectories, and deep Q-learning online.
+"""Training: the agent (network, replay memory, exploration), the paper's learning strategy, and its
+two methods: Q-imitation-learning on the expert's recorded episodes, and deep Q-learning online.
 
-Both loops share one step: choose the network's action epsilon-greedily, score it, store the
-transition, and -- once the replay memory holds ``batch_size`` transitions -- sample a minibatch,
-update, and decay epsilon (x0.995 after every update, floor 0.01, as the reference).
+Every loop runs through ``aqil.episodes.run_episodes``; what the paper's methods do at each step is the
+``Learning`` strategy: the network acts epsilon-greedily, the environment pays the paper's reward (IL or
+RL, aqil/rewards.py), the transition is stored, and -- once the replay memory holds ``batch_size``
+transitions -- a minibatch is sampled, fitted, and epsilon decays (x0.995 after every update, floor
+0.01, as the reference). The baselines (aqil/baselines.py, aqil/dqfd.py) are other strategies.
 
 A run whose loss or weights go NaN or infinite has diverged. The reference's Keras code would
 train on (a NaN network always picks action 0); ``dqn.on_divergence: record`` does the same and the
@@ -17,17 +20,17 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import gymnasium as gym
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from aqil.config import ConfigError, DQNConfig, EnvConfig, RewardsConfig
-from aqil.env import THETA_INDEX, make_env, reset_options
-from aqil.expert import PIDExpert
-from aqil.progress import progress
+from aqil.artifacts import TrainingError
+from aqil.config import DQNConfig, EnvConfig, RewardsConfig
+from aqil.episodes import Episode, RecordedEpisodes, Step, run_episodes
 from aqil.qnet import Backend, DQNLearner, QNetwork, keras_init_
 from aqil.replay import Batch, ReplayMemory
-from aqil.rewards import Rewards
+from aqil.rewards import ImitationReward, Rewards, rl_env
 from aqil.seeding import numpy_rng
 from aqil.trajectories import Trajectories
 
@@ -98,8 +101,9 @@ def _first_non_finite(values: np.ndarray) -> int | None:
     return int(bad[0]) if len(bad) else None
 
 
-class TrainingDiverged(ConfigError):
-    """A loss or weight went NaN or infinite under ``dqn.on_divergence: stop``."""
+class TrainingDiverged(TrainingError):
+    """A loss or weight went NaN or infinite under ``dqn.on_divergence: stop`` (a numerical event, not a
+    params.yaml mistake, though ``dqn.learning_rate`` is the usual cause)."""
 
 
 class Agent:
@@ -115,7 +119,7 @@ class Agent:
         self.fit = fit if fit is not None else (lambda batch: learner.update(*batch))
         self.cfg = cfg
         self.label = label
-        self.episode = 0  # set by the training loop, for messages
+        self.episode = 0  # counted by ``Learning.end_episode``, for messages
         self.diverged = diverged  # True from the start when continuing a network that diverged
         self.batch_size = cfg.batch_size
         self.memory = memory if memory is not None else ReplayMemory(cfg.memory_size, 4, numpy_rng(seed, "replay"))
@@ -160,109 +164,91 @@ class Agent:
                    "(dqn.on_divergence: record), and the report marks this seed", file=sys.stderr)
 
 
-def new_learner(cfg: DQNConfig, seed: int, device: torch.device, backend: Backend | None = None) -> DQNLearner:
-    """A freshly initialised network (Keras initialisers, seeded) bound to its optimizer."""
+def configure_torch() -> None:
+    """torch's process-wide settings, made once by every stage that builds a network (runs.train_run,
+    evaluate.evaluate_stage), before it does: they change what the network computes."""
     torch.set_num_threads(1)  # the matrices are tiny: one thread is fastest and deterministic
     # Subnormal floats (momentum of dead units decaying towards zero) are flushed to zero, as
     # TensorFlow did for the reference; this sets the CPU flags for the fused kernel as well.
     torch.set_flush_denormal(True)
+
+
+def new_learner(cfg: DQNConfig, seed: int, device: torch.device, backend: Backend | None = None) -> DQNLearner:
+    """A freshly initialised network (Keras initialisers, seeded) bound to its optimizer."""
     net = QNetwork(cfg.hidden)
     keras_init_(net, numpy_rng(seed, "init"))
     return DQNLearner(cfg, net, device, backend)
 
 
-def _result(rewards, steps, capped, epsilons, max_q, losses, diverged) -> RunResult:
-    return RunResult(
-        episode_reward=np.asarray(rewards, dtype=np.float64),
-        episode_steps=np.asarray(steps, dtype=np.int64),
-        episode_capped=np.asarray(capped, dtype=bool),
-        episode_epsilon=np.asarray(epsilons, dtype=np.float64),
-        episode_max_q=np.asarray(max_q, dtype=np.float64),
-        losses=np.asarray(losses, dtype=np.float32),
-        diverged=diverged,
-    )
+class Learning:
+    """The paper's strategy: the network acts epsilon-greedily and learns from the action it took.
+
+    Q-imitation-learning runs it on the expert's recorded episodes (the IL reward scores its action),
+    deep Q-learning in the environment. A baseline changes what it stores (``label``) or who acts.
+    """
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        self.epsilons: list[float] = []  # epsilon at the end of each episode
+        self.max_q: list[float] = []  # largest |Q| of each episode's updates
+
+    def act(self, obs: np.ndarray, expert_action: int | None) -> int:
+        return self.agent.act(obs)
+
+    def label(self, step: Step) -> int:
+        """The action the memory holds for ``step``: the one the network took."""
+        return step.action
+
+    def store(self, step: Step) -> None:
+        self.agent.learn(step.obs, self.label(step), step.reward, step.next_obs, step.terminated)
+
+    def end_episode(self, episode: Episode) -> dict[str, float]:
+        self.epsilons.append(self.agent.explorer.epsilon)
+        self.max_q.append(self.agent.end_episode())
+        self.agent.episode += 1
+        return {"eps": self.agent.explorer.epsilon}
+
+    def result(self, episodes: list[Episode]) -> RunResult:
+        """The run's curves: the runner's episodes with this strategy's epsilons, |Q| maxima and losses."""
+        return RunResult(
+            episode_reward=np.asarray([e.reward for e in episodes], dtype=np.float64),
+            episode_steps=np.asarray([e.steps for e in episodes], dtype=np.int64),
+            episode_capped=np.asarray([e.capped for e in episodes], dtype=bool),
+            episode_epsilon=np.asarray(self.epsilons, dtype=np.float64),
+            episode_max_q=np.asarray(self.max_q, dtype=np.float64),
+            losses=np.asarray(self.agent.losses, dtype=np.float32),
+            diverged=self.agent.diverged,
+        )
+
+
+def train(strategy: Learning, env: gym.Env, episodes: int, label: str, seed: int | None = None) -> RunResult:
+    """Run ``strategy`` for ``episodes`` episodes in ``env`` (first reset seeded by ``seed``)."""
+    with env:
+        return strategy.result(run_episodes(env, strategy, episodes, label, seed))
+
+
+def imitation_env(trajectories: Trajectories, episodes: int, rewards_cfg: RewardsConfig) -> gym.Env:
+    """The expert's first ``episodes`` episodes, replayed, paying the IL reward of the learner's action."""
+    return ImitationReward(RecordedEpisodes(trajectories.first(episodes)), Rewards(rewards_cfg))
 
 
 def imitate(
-    agent: Agent, trajectories: Trajectories, episodes: int, rewards_cfg: RewardsConfig, label: str,
-    store_expert_action: bool = False,
+    agent: Agent, trajectories: Trajectories, episodes: int, rewards_cfg: RewardsConfig, label: str
 ) -> RunResult:
-    """Q-imitation-learning: replay the expert's episodes, scoring the network's action by the IL reward.
-
-    With ``store_expert_action`` the memory holds the expert's action instead of the network's (the
-    label for behavioural cloning); the reported reward is still the IL reward of the network's action.
-    """
-    rewards = Rewards(rewards_cfg)
-    ep_rewards, ep_steps, ep_eps, ep_q = [], [], [], []
-    data = trajectories.first(episodes)
-    theta_next = data.next_obs[:, THETA_INDEX]
-    t = 0
-    with progress(episodes, label) as bar:
-        for length in data.episode_length.tolist():
-            total = 0.0
-            for _ in range(length):
-                obs = data.obs[t]
-                action = agent.act(obs)
-                done = bool(data.terminated[t])
-                r = float(rewards.il(theta_next[t], data.expert_action[t], action, done))
-                stored = int(data.expert_action[t]) if store_expert_action else action
-                agent.learn(obs, stored, r, data.next_obs[t], done)
-                total += r
-                t += 1
-            ep_rewards.append(total)
-            ep_steps.append(length)
-            ep_eps.append(agent.explorer.epsilon)
-            ep_q.append(agent.end_episode())
-            agent.episode += 1
-            bar.episode_done(length, total, capped=bool(data.capped[len(ep_steps) - 1]), eps=agent.explorer.epsilon)
-    return _result(ep_rewards, ep_steps, data.capped, ep_eps, ep_q, agent.losses, agent.diverged)
+    """Q-imitation-learning: replay the expert's episodes, scoring the network's action by the IL reward."""
+    return train(Learning(agent), imitation_env(trajectories, episodes, rewards_cfg), episodes, label)
 
 
 def reinforce(
-    agent: Agent, env_cfg: EnvConfig, episodes: int, rewards_cfg: RewardsConfig, env_seed: int, label: str,
-    labeller: PIDExpert | None = None,
+    agent: Agent, env_cfg: EnvConfig, episodes: int, rewards_cfg: RewardsConfig, env_seed: int, label: str
 ) -> RunResult:
-    """Deep Q-learning in the environment with the Gaussian angle reward.
-
-    With a ``labeller`` (DAgger) the network still drives, but the memory holds the expert's action
-    for every visited state: the expert follows the network's trajectory as if it were driving.
-    """
-    rewards = Rewards(rewards_cfg)
-    env = make_env(env_cfg)
-    options = reset_options(env_cfg)
-    ep_rewards, ep_steps, ep_capped, ep_eps, ep_q = [], [], [], [], []
-    obs, _ = env.reset(seed=env_seed, options=options)
-    with progress(episodes, label) as bar:
-        for _ in range(episodes):
-            total, steps, terminated = 0.0, 0, False
-            if labeller is not None:
-                labeller.start_episode(float(obs[THETA_INDEX]))
-            while not terminated and steps < env_cfg.max_episode_steps:
-                action = agent.act(obs)
-                stored = action if labeller is None else labeller.act()
-                next_obs, _, terminated, _, _ = env.step(action)
-                if labeller is not None:
-                    labeller.observe(next_obs[THETA_INDEX])
-                r = float(rewards.rl(next_obs[THETA_INDEX], terminated))
-                agent.learn(obs, stored, r, next_obs, terminated)
-                total += r
-                steps += 1
-                obs = next_obs
-            ep_rewards.append(total)
-            ep_steps.append(steps)
-            ep_capped.append(not terminated)
-            ep_eps.append(agent.explorer.epsilon)
-            ep_q.append(agent.end_episode())
-            agent.episode += 1
-            bar.episode_done(steps, total, capped=not terminated, eps=agent.explorer.epsilon)
-            obs, _ = env.reset(options=options)
-    env.close()
-    return _result(ep_rewards, ep_steps, ep_capped, ep_eps, ep_q, agent.losses, agent.diverged)
+    """Deep Q-learning in the environment with the Gaussian angle reward."""
+    return train(Learning(agent), rl_env(env_cfg, rewards_cfg), episodes, label, seed=env_seed)
 
 
 def expert_episode_rewards(trajectories: Trajectories, episodes: int, rewards_cfg: RewardsConfig) -> np.ndarray:
     """The environment (RL) reward of each expert episode, for the IL figures."""
     data = trajectories.first(episodes)
-    per_step = Rewards(rewards_cfg).rl(data.next_obs[:, THETA_INDEX], data.terminated)
+    per_step = Rewards(rewards_cfg).rl_of_recording(data)
     ends = np.cumsum(data.episode_length)
     return np.add.reduceat(per_step, ends - data.episode_length) if len(per_step) else np.zeros(0)

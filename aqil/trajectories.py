@@ -20,13 +20,16 @@ import numpy as np
 
 from aqil.artifacts import ArtifactError, read_json, read_npy, write_json
 from aqil.config import EnvConfig, ExpertConfig, Params
-from aqil.env import THETA_INDEX, make_env, reset_options
-from aqil.expert import PIDExpert
+from aqil.env import capped_env
+from aqil.episodes import Recorder, run_episodes
+from aqil.expert import ExpertLabels, PIDExpert
 from aqil.layout import collect_dir, trajectories_dir
-from aqil.progress import progress
 from aqil.seeding import derive_seed, run_seed
 
 FORMAT_VERSION = 1
+# Largest |observation| a recording may hold: far above any CartPole state the params allow (a cart on a
+# 10 km track, aqil/config.py), far below float32's overflow, so a damaged value of 3e38 is refused.
+MAX_ABS_OBS = 1e6
 ARRAYS = {  # name -> (dtype, trailing shape); first axis is steps (or episodes for per-episode arrays)
     "obs": (np.float32, (4,)),
     "next_obs": (np.float32, (4,)),
@@ -65,43 +68,10 @@ class Trajectories:
 
 def collect(env_cfg: EnvConfig, expert_cfg: ExpertConfig, episodes: int, env_seed: int) -> Trajectories:
     """Run the PID expert for ``episodes`` episodes and record every transition."""
-    env = make_env(env_cfg)
-    expert = PIDExpert(expert_cfg)
-    obs_l: list[np.ndarray] = []
-    next_l: list[np.ndarray] = []
-    act_l: list[int] = []
-    term_l: list[bool] = []
-    lengths, capped = [], []
-    obs, _ = env.reset(seed=env_seed, options=reset_options(env_cfg))
-    with progress(episodes, "collect (PID expert)") as bar:
-        for _ in range(episodes):
-            expert.start_episode(float(obs[THETA_INDEX]))
-            steps = 0
-            while True:
-                action = expert.act()
-                next_obs, _, terminated, _, _ = env.step(action)
-                expert.observe(next_obs[THETA_INDEX])
-                obs_l.append(obs)
-                next_l.append(next_obs)
-                act_l.append(action)
-                term_l.append(terminated)
-                steps += 1
-                obs = next_obs
-                if terminated or steps >= env_cfg.max_episode_steps:
-                    break
-            lengths.append(steps)
-            capped.append(not terminated)
-            bar.episode_done(steps=steps, capped=not terminated)
-            obs, _ = env.reset(options=reset_options(env_cfg))
-    env.close()
-    return Trajectories(
-        obs=np.asarray(obs_l, dtype=np.float32).reshape(-1, 4),
-        next_obs=np.asarray(next_l, dtype=np.float32).reshape(-1, 4),
-        expert_action=np.asarray(act_l, dtype=np.int8),
-        terminated=np.asarray(term_l, dtype=np.bool_),
-        episode_length=np.asarray(lengths, dtype=np.int64),
-        capped=np.asarray(capped, dtype=np.bool_),
-    )
+    recorder = Recorder()
+    with ExpertLabels(capped_env(env_cfg), PIDExpert(expert_cfg)) as env:
+        run_episodes(env, recorder, episodes, "collect (PID expert)", seed=env_seed)
+    return Trajectories(**recorder.arrays())
 
 
 def _digest(path: Path) -> str:
@@ -138,8 +108,9 @@ def load(folder: str | Path) -> Trajectories:
     folder = Path(folder)
     meta_path = folder / "meta.json"
     meta = read_json(meta_path, required=("format_version", "episodes", "steps", "sha256"))
-    if meta["format_version"] != FORMAT_VERSION:
-        raise ArtifactError(f"{meta_path}: format_version {meta['format_version']}, expected {FORMAT_VERSION}")
+    version = meta["format_version"]
+    if type(version) is not int or version != FORMAT_VERSION:  # "1", 1.0 and true are not the version 1
+        raise ArtifactError(f"{meta_path}: format_version is {version!r}; expected {FORMAT_VERSION!r}")
     for key in ("episodes", "steps"):
         if type(meta[key]) is not int or meta[key] < 1:
             raise ArtifactError(f"{meta_path}: {key} is {meta[key]!r}; expected a positive integer")
@@ -150,7 +121,7 @@ def load(folder: str | Path) -> Trajectories:
     for name, (dtype, tail) in ARRAYS.items():
         path = folder / f"{name}.npy"
         if not path.is_file():
-            raise ArtifactError(f"{path}: missing; rerun the collect stage (dvc repro -f -s collect)")
+            raise ArtifactError(f"{path}: missing; rerun the collect stage that records this folder (dvc repro)")
         if _digest(path) != meta["sha256"].get(name):
             raise ArtifactError(f"{path}: contents do not match meta.json (damaged or altered file)")
         arr = read_npy(path)
@@ -174,8 +145,14 @@ def _sanity_check(traj: Trajectories, folder: Path) -> None:
     if not np.isin(traj.expert_action, (0, 1)).all():
         raise ArtifactError(f"{folder / 'expert_action.npy'}: actions other than 0 and 1")
     for name in ("obs", "next_obs"):
-        if not np.isfinite(getattr(traj, name)).all():
+        values = getattr(traj, name)
+        if not np.isfinite(values).all():
             raise ArtifactError(f"{folder / f'{name}.npy'}: NaN or infinite observations")
+        largest = float(np.abs(values).max())
+        if largest > MAX_ABS_OBS:
+            raise ArtifactError(f"{folder / f'{name}.npy'}: an observation of magnitude {largest:.3g}; "
+                                f"accepted: at most {MAX_ABS_OBS:g} (no CartPole state the params allow comes near)")
+    _check_continuity(traj, folder)
     # An episode ends in a failure (terminated on its last step, nowhere else) or at the cap (never).
     last = np.cumsum(traj.episode_length) - 1
     expected = np.zeros(len(traj.terminated), dtype=bool)
@@ -184,6 +161,17 @@ def _sanity_check(traj: Trajectories, folder: Path) -> None:
         raise ArtifactError(
             f"{folder / 'terminated.npy'}: terminal flags do not match the episode lengths and capped flags"
         )
+
+
+def _check_continuity(traj: Trajectories, folder: Path) -> None:
+    """Within an episode each step starts where the previous one ended: obs[t + 1] == next_obs[t]."""
+    same = (traj.obs[1:] == traj.next_obs[:-1]).all(axis=1)
+    within = np.ones(len(same), dtype=bool)
+    within[np.cumsum(traj.episode_length)[:-1] - 1] = False  # an episode's last step: the next one is a reset
+    broken = np.flatnonzero(within & ~same)
+    if broken.size:
+        raise ArtifactError(f"{folder / 'next_obs.npy'}: step {int(broken[0])}'s next_obs is not step "
+                            f"{int(broken[0]) + 1}'s obs, though both are in one episode")
 
 
 def collect_stage(run: str, params: Params, seed: int, results: Path) -> None:

@@ -46,7 +46,7 @@ from numba import njit
 from aqil import trajectories
 from aqil.config import DQNConfig, EnvConfig, ExpertConfig, RewardsConfig
 from aqil.env import make_env, reset_options
-from aqil.train import Agent, imitate, new_learner
+from aqil.train import Agent, configure_torch, imitate, new_learner
 
 CPU = torch.device("cpu")
 
@@ -152,7 +152,7 @@ def small_op_us(fn, count: int, repeats: int = 5) -> float:
 def numba_startup_s() -> dict[str, float]:
     """Seconds for a fresh process to import the kernel and run one update: cold cache, then warm."""
     code = ("import time; t = time.perf_counter(); import torch; from aqil.config import DQNConfig; "
-            "from aqil.train import new_learner; import numpy as np; "
+            "from aqil.train import configure_torch, new_learner; import numpy as np; configure_torch(); "
             "l = new_learner(DQNConfig(), 0, torch.device('cpu')); z = np.zeros((20, 4), np.float32); "
             "t0 = time.perf_counter(); l.update(z, np.zeros(20, np.int64), np.zeros(20), z, np.zeros(20, bool)); "
             "l.greedy_action(z[0]); print(time.perf_counter() - t0)")
@@ -174,7 +174,7 @@ def main() -> None:
     args = parser.parse_args()
     updates = args.updates or (3_000 if args.short else 100_000)
     window = max(updates // 20, 500)
-    torch.set_num_threads(1)
+    configure_torch()  # one thread, subnormals flushed: what every training stage runs with
     base = dataclasses.replace(DQNConfig(), memory_size=200_000)
     expert = trajectories.collect(EnvConfig(), ExpertConfig(), 500 if not args.short else 20, env_seed=0)
 

@@ -29,13 +29,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aqil import train
 from aqil.config import DQNConfig, EnvConfig, RewardsConfig
 from aqil.env import THETA_INDEX
 from aqil.replay import Batch
-from aqil.rewards import Rewards
-from aqil.seeding import derive_seed
-from aqil.train import Agent, new_learner, reinforce
+from aqil.rewards import RLReward
+from aqil.seeding import derive_seed, run_seed
+from aqil.train import Agent, configure_torch, new_learner, reinforce
 
 VARIANTS = ["baseline", "noftz", "init_uncorrected", "float64_reward", "random_sample"]
 
@@ -45,31 +44,29 @@ class _Stop(Exception):
 
 
 def first_nan(variant: str, seed: int, updates: int) -> int | None:
+    """RL500 seed ``seed`` as the pipeline trains it (its own streams), stopped at the first NaN loss."""
+    configure_torch()
     cfg = DQNConfig()
-    learner = new_learner(cfg, seed, torch.device("cpu"))
+    root = run_seed(seed, "rl500")
+    learner = new_learner(cfg, root, torch.device("cpu"))
     if variant == "noftz":
         torch.set_flush_denormal(False)
     elif variant == "init_uncorrected":
         learner.sync()
         for w in learner.weights_t[:-1]:
             w.mul_(0.87962566103423978)
-    agent = Agent(learner, cfg, seed)
+    agent = Agent(learner, cfg, root)
     patches: contextlib.ExitStack = contextlib.ExitStack()
     if variant == "float64_reward":
-        envs, original_make_env = [], train.make_env
 
-        def make_env(env_cfg):
-            envs.append(env := original_make_env(env_cfg))
-            return env
+        def step(self, action):  # the reward from the state after the step, before its float32 rounding
+            obs, _, terminated, truncated, info = self.env.step(action)
+            theta = float(self.env.unwrapped.state[THETA_INDEX])
+            return obs, float(self.rewards.rl(theta, terminated)), terminated, truncated, info
 
-        class Float64Rewards(Rewards):
-            def rl(self, theta, terminated):  # the state after the step, before its float32 rounding
-                return super().rl(float(envs[-1].unwrapped.state[THETA_INDEX]), terminated)
-
-        patches.enter_context(mock.patch.object(train, "make_env", make_env))
-        patches.enter_context(mock.patch.object(train, "Rewards", Float64Rewards))
+        patches.enter_context(mock.patch.object(RLReward, "step", step))
     elif variant == "random_sample":
-        memory, picker = agent.memory, random.Random(derive_seed(seed, "replay"))
+        memory, picker = agent.memory, random.Random(derive_seed(root, "replay"))
 
         def sample(batch_size: int) -> Batch:
             idx = np.array(picker.sample(range(memory.size), batch_size))  # insertion order below capacity
@@ -86,7 +83,7 @@ def first_nan(variant: str, seed: int, updates: int) -> int | None:
 
     agent.learn = learn_and_check
     with patches, contextlib.suppress(_Stop):
-        reinforce(agent, EnvConfig(), 500, RewardsConfig(), derive_seed(seed, "rl-env"), f"{variant} seed {seed}")
+        reinforce(agent, EnvConfig(), 500, RewardsConfig(), derive_seed(root, "rl-env"), f"{variant} seed {seed}")
     bad = np.flatnonzero(~np.isfinite(np.asarray(agent.losses)))
     return int(bad[0]) if len(bad) else None
 

@@ -4,8 +4,11 @@ Every stage depends on its mark, so a file that fails validation (a misspelled s
 `dvc repro` before any stage has removed its outputs.
 """
 
-from aqil.cli import run_stage
-from aqil.pipeline import check_params_stage
-
 if __name__ == "__main__":
+    from aqil.cli import guard_imports
+
+    guard_imports()  # first: Ctrl-C or an error during the slow imports below is one line, no traceback
+    from aqil.cli import run_stage
+    from aqil.pipeline import check_params_stage
+
     run_stage(check_params_stage, "Check params.yaml.")

@@ -53,7 +53,7 @@ BAD = [
     ("rl500.episodes", -5, ["rl500.episodes", "got -5", "> 0"]),
     ("il500.episodes", 2.5, ["il500.episodes", "got 2.5", "integer"]),
     ("il250_rl250.episodes", "many", ["il250_rl250.episodes", "'many'", "integer"]),
-    ("collect.episodes", True, ["collect.episodes", "True", "integer"]),
+    ("il500.episodes", True, ["il500.episodes", "True", "integer"]),
     ("dqn.epsilon_start", 1.5, ["dqn.epsilon_start", "1.5", "[0.0, 1.0]"]),
     ("dqn.epsilon_min", -0.1, ["dqn.epsilon_min", "-0.1", "[0.0, 1.0]"]),
     ("dqn.gamma", 1.2, ["dqn.gamma", "1.2", "[0.0, 1.0]"]),
@@ -64,16 +64,21 @@ BAD = [
     ("rewards.il.sigma2_units", "radians", ["rewards.il.sigma2_units", "'radians'", "degrees | raw"]),
     ("dqn.update", "parallel", ["dqn.update", "'parallel'", "batched | sequential"]),
     ("dqn.device", "tpu", ["dqn.device", "cpu | cuda | auto"]),
-    ("seeds", [0, -1], ["seeds[1]", "-1", ">= 0"]),
-    ("seeds", [1, 2, 1], ["seeds", "distinct", "[1]"]),
-    ("seeds", [], ["seeds", "non-empty list"]),
-    ("seeds", 3, ["seeds", "got 3", "list"]),
+    ("seeds.il250", [0, -1], ["seeds.il250[1]", "-1", ">= 0"]),
+    ("seeds.rl500", [1, 2, 1], ["seeds.rl500: got [1, 2, 1]", "distinct", "[1]"]),
+    ("seeds.il500", [], ["seeds.il500", "non-empty list"]),
+    ("seeds.rl500", 3, ["seeds.rl500", "got 3", "list"]),
+    ("seeds", [0], ["seeds: got [0]", "expected a mapping"]),
+    ("seeds.il250_rl250", [0, 1], ["seeds.il250_rl250", "[1] are not in seeds.il250"]),
+    ("seeds.bc250", [3], ["seeds.bc250", "[3] are not in seeds.il250"]),
+    ("seeds.il25", [0], ["seeds.il25", "unknown key", "did you mean 'il250'"]),
     ("env.max_episode_steps", 0, ["env.max_episode_steps", "got 0", "> 0"]),
     ("env.theta_limit_deg", 0, ["env.theta_limit_deg", "(0.0, 180.0]"]),
     ("expert.reset_per_episode", "no", ["expert.reset_per_episode", "'no'", "true or false"]),
     ("dqn.hidden", [128, 0], ["dqn.hidden[1]", "got 0", "> 0"]),
     ("dqn.memory_size", 10, ["dqn.batch_size", "dqn.memory_size (10)"]),
-    ("collect.episodes", 100, ["collect.episodes", "got 100", "longest imitation run (500 episodes)"]),
+    ("collect", {"episodes": 500}, ["collect", "unknown key"]),  # a params.yaml of the old layout
+    ("bc250.episodes", 300, ["bc250.episodes", "got 300", "at most il250.episodes (250)"]),
     ("dqn.epsilon_min", 0.5, ["dqn.epsilon_min", "<= dqn.epsilon_start"]),
     ("evaluate.seed", -3, ["evaluate.seed", ">= 0"]),
     ("report", {"moving_average": 20}, ["report.bootstrap_samples", "missing"]),
@@ -84,7 +89,91 @@ BAD = [
     ("report.moving_average", 10**30, ["report.moving_average", "<= 1,000,000"]),
     ("il500.episodes", 6.0, ["il500.episodes", "got 6.0", "integer"]),
     ("dqn.on_divergence", "ignore", ["dqn.on_divergence", "record | stop"]),
+    ("report.bootstrap_samples", 1, ["report.bootstrap_samples", "got 1", ">= 1,000"]),
+    ("report.bootstrap_samples", 999, ["report.bootstrap_samples", "got 999", ">= 1,000"]),
+    ("env.x_limit", 1e5, ["env.x_limit", "(0.0, 10000.0]"]),
+    ("env.init_range", 1e30, ["env.init_range", "(0.0, 10000.0]"]),
+    ("rewards.sigma1", 1e-120, ["rewards.sigma1", "radians", "at least 1e-100 radians"]),
+    ("rewards.il.sigma2", 0.0, ["rewards.il.sigma2", "> 0"]),
 ]
+
+# Each float at the precision it is used in: 0 or infinite there is refused, naming the precision.
+PRECISION = [
+    ("dqn.learning_rate", 1e-46, "0 in float32", "a value in [1.1754944e-38, 3.4028235e+38]"),
+    ("dqn.learning_rate", 1e-40, "0 in float32", "a value in [1.1754944e-38, 3.4028235e+38]"),  # subnormal
+    ("dqn.learning_rate", 1e39, "infinite in float32", "a value in [1.1754944e-38, 3.4028235e+38]"),
+    ("dqn.momentum", 1e-45, "0 in float32", "0 or a value in [1.1754944e-38, 1.0]"),
+    ("dqfd250_rl250.lambda_n", 1e-40, "0 in float32", "0 or a value in [1.1754944e-38, 3.4028235e+38]"),
+    ("dqfd250_rl250.lambda_e", 1e39, "infinite in float32", "0 or a value in [1.1754944e-38, 3.4028235e+38]"),
+    ("rewards.terminal", -1e39, "infinite in float32", "0 or a magnitude in [1.1754944e-38, 3.4028235e+38]"),
+    ("rewards.il.angle_weight", 1e-40, "0 in float32", "0 or a value in [1.1754944e-38, 3.4028235e+38]"),
+    ("dqn.gamma", 1e-320, "0 in float64", "0 or a value in [2.2250739e-308, 1.0]"),
+    ("dqn.epsilon_decay", 5e-324, "0 in float64", "0 or a value in [2.2250739e-308, 1.0]"),
+    ("dqfd250_rl250.margin", 1e-310, "0 in float64", "a value in [2.2250739e-308, 1.7976931e+308]"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "becomes", "accepted"), PRECISION,
+                         ids=[f"{p}={v!r}" for p, v, _, _ in PRECISION])
+def test_a_float_that_is_zero_or_infinite_where_it_is_used_is_refused(path, value, becomes, accepted):
+    with pytest.raises(ConfigError) as info:
+        parse_params(_with(path, value))
+    assert str(info.value) == (f"{path}: got {value!r}, which is {becomes}, the precision training uses for it"
+                               + (f" (magnitudes below {accepted.split('[')[1].split(',')[0]} are flushed to 0)"
+                                  if becomes.startswith("0") else "") + f"; accepted: {accepted}")
+
+
+def test_precision_checks_hold_under_flush_to_zero():
+    """Training sets the CPU's flush-to-zero mode for its process, where 1e-320 == 0 and 1e-320 > 0 is false;
+    the checks must not depend on it (a sweep or a test may load params after training). Only the value's
+    repr differs there (the float formatting flushes it too)."""
+    torch = pytest.importorskip("torch")
+    torch.set_flush_denormal(True)
+    try:
+        with pytest.raises(ConfigError, match=r"^dqn\.gamma: got .*, which is 0 in float64"):
+            parse_params(_with("dqn.gamma", 1e-320))
+        with pytest.raises(ConfigError, match=r"^dqfd250_rl250\.margin: got .*, which is 0 in float64"):
+            parse_params(_with("dqfd250_rl250.margin", 1e-310))
+    finally:
+        torch.set_flush_denormal(False)
+
+
+@pytest.mark.parametrize(("path", "value"), [("dqn.learning_rate", 1.1754944e-38), ("dqn.momentum", 0.0),
+                                             ("dqn.learning_rate", 3.4e38), ("rewards.terminal", 0.0),
+                                             ("dqn.gamma", 1e-300), ("rewards.il.sigma2", 1e-97)])
+def test_the_smallest_and_largest_representable_values_pass(path, value):
+    parse_params(_with(path, value))
+
+
+LOOK_ALIKES = [
+    # (key path, value, the exact message): invisible or look-alike characters are escaped and named
+    ("dqn.update", "sequenti\u0430l",
+     "dqn.update: got 'sequenti\\u0430l' (contains U+0430 CYRILLIC SMALL LETTER A); accepted: batched | sequential"),
+    ("dqn.device", "cpu\u200b",
+     "dqn.device: got 'cpu\\u200b' (contains U+200B ZERO WIDTH SPACE); accepted: cpu | cuda | auto"),
+    ("dqn.learning_rate", "1\u0435-5",
+     "dqn.learning_rate: got '1\\u0435-5' (contains U+0435 CYRILLIC SMALL LETTER IE); expected a number"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "message"), LOOK_ALIKES, ids=[m.split(":")[0] for _, _, m in LOOK_ALIKES])
+def test_look_alike_characters_in_a_value_are_named(path, value, message):
+    with pytest.raises(ConfigError) as info:
+        parse_params(_with(path, value))
+    assert str(info.value) == message
+
+
+def test_look_alike_characters_in_a_key_are_named():
+    raw = copy.deepcopy(DEFAULT)
+    raw["dqn"]["learning_rate\u200b"] = raw["dqn"].pop("learning_rate")
+    with pytest.raises(ConfigError) as info:
+        parse_params(raw)
+    assert str(info.value).startswith(
+        "dqn.'learning_rate\\u200b' (contains U+200B ZERO WIDTH SPACE): unknown key; did you mean 'learning_rate'?")
+    raw = copy.deepcopy(DEFAULT)
+    raw["s\u0435eds"] = raw.pop("seeds")
+    with pytest.raises(ConfigError, match=r"^'s\\u0435eds' \(contains U\+0435 CYRILLIC SMALL LETTER IE\): unknown key"):
+        parse_params(raw)
 
 
 @pytest.mark.parametrize(("path", "value", "words"), BAD, ids=[f"{p}={v!r}" for p, v, _ in BAD])
@@ -97,7 +186,7 @@ def test_bad_value_is_one_clear_line(path, value, words):
         assert word in message
 
 
-@pytest.mark.parametrize("path", ["rl500.episodes", "dqn.gamma", "seeds", "rewards.il"])
+@pytest.mark.parametrize("path", ["rl500.episodes", "dqn.gamma", "seeds", "seeds.dagger250", "rewards.il"])
 def test_missing_key_is_named(path):
     with pytest.raises(ConfigError, match=rf"^{path.replace('.', '[.]')}: missing"):
         parse_params(_with(path, None, delete=True))

@@ -12,9 +12,14 @@ import torch
 from aqil import trajectories
 from aqil.config import DQNConfig, EnvConfig, ExpertConfig, RewardsConfig
 from aqil.replay import ReplayMemory
-from aqil.train import Agent, EpsilonGreedy, expert_episode_rewards, imitate, new_learner, reinforce
+from aqil.train import Agent, EpsilonGreedy, configure_torch, expert_episode_rewards, imitate, new_learner, reinforce
 
 SMALL = dataclasses.replace(DQNConfig(), memory_size=2000)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _torch_settings():
+    configure_torch()  # as every stage does (one thread, subnormals flushed): the pinned bytes assume it
 
 
 def test_replay_is_a_ring_buffer_sampled_without_replacement():
