@@ -10,6 +10,7 @@ COMMANDS = {
     "dvc repro publish": "rebuild the published report (results/report) from its git-tracked records",
     "python -m aqil.sweep": "many seeds in parallel, on this machine or a Dask cluster (docs/scaling.md)",
     "python -m aqil.published RUN SEED...": "export trained seeds into the published records",
+    "python -m aqil.verify RUN SEED...": "retrain published seeds and check every output's bytes",
     "python -m aqil.prune": "list (and with --yes remove) result files of seeds no longer in params.yaml",
     "python -m aqil.pipeline": "regenerate dvc.yaml from the run registry and the stages' imports",
     "python -m aqil.reporting.readme": "regenerate the README's headline from the published report",

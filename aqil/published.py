@@ -3,10 +3,10 @@
 A trained seed's outputs (model.pt, losses.npy: megabytes) live in DVC's cache. What the report and a
 reader need from them is exported here, one pair of files per run and seed::
 
-    results/published/<run>/seed<N>.tsv    per episode: the run's episodes.tsv plus the mean and the
-                                           largest loss of the episode's updates (empty: no update)
-    results/published/<run>/seed<N>.json   the seed's metrics.json and greedy evaluation, the sha256 of
-                                           every output it came from, its wall time and the commit
+    results/report/episodes/<run>/seed<N>.tsv   per episode: the run's episodes.tsv plus the mean and
+                                                the largest loss of the episode's updates (empty: none)
+    results/report/episodes/<run>/seed<N>.json  the seed's metrics.json and greedy evaluation, the sha256
+                                                of every output it came from, its wall time, params, commit
 
 The sha256 lets anyone retrain a seed at that commit and check the same bytes came out. Seeds are
 exported one at a time, as they finish, so a run that spans several machines or days grows by files.
@@ -28,7 +28,7 @@ from aqil.config import ConfigError, Params, load_params, to_dict
 from aqil.layout import PAPER_RUNS, eval_file, run_dir, timing_file
 
 FORMAT_VERSION = 1
-PUBLISHED = Path("results") / "published"
+PUBLISHED = Path("results") / "report" / "episodes"
 OUTPUTS = ("model.pt", "losses.npy", "metrics.json", "episodes.tsv")
 # the numbers the report reads from a seed's summary and its evaluation: finite, or the seed is refused
 METRICS = ("episodes", "avg_reward", "best_reward", "avg_steps", "best_steps", "total_steps", "capped_episodes",
@@ -41,7 +41,7 @@ def seed_files(root: Path, run: str, seed: int) -> tuple[Path, Path]:
     return root / run / f"seed{seed}.tsv", root / run / f"seed{seed}.json"
 
 
-def _sha256(path: Path) -> str:
+def sha256(path: Path) -> str:
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except FileNotFoundError:
@@ -87,8 +87,8 @@ def export_seed(results: Path, root: Path, run: str, seed: int, commit: str, par
     folder = run_dir(results, run, seed)
     losses = read_npy(folder / "losses.npy", ndim=1)
     table, record = seed_files(root, run, seed)
-    digests = {name: _sha256(folder / name) for name in OUTPUTS}
-    digests["eval.json"] = _sha256(eval_file(results, run, seed))
+    digests = {name: sha256(folder / name) for name in OUTPUTS}
+    digests["eval.json"] = sha256(eval_file(results, run, seed))
     timing = read_timing(timing_file(results, run, seed))
     write_text(table, _episode_table(folder, losses))
     write_json(record, {

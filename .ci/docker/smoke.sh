@@ -18,6 +18,7 @@
 #   9. run the image with nothing mounted (the image's own copy, tiny params)
 #  10. check that Ctrl-C (SIGINT to the container) stops a running stage
 #  11. run seeds in parallel inside the image (python -m aqil.sweep, mounted, --user)
+#  12. a Dask scheduler and two workers inside the image (python -m aqil.sweep --scheduler)
 #
 # CI stand-in context: no container registry is reachable in CI (no Docker Hub, no
 # download.pytorch.org); only the Debian and PyPI package registries are. Steps 2-4
@@ -262,25 +263,47 @@ info "stopped by SIGINT, exit code $sig_rc"
 lap "Ctrl-C"
 
 # ---------------------------------------------------------------------------
-step "11. seeds in parallel inside the image: python -m aqil.sweep --seeds 0-1 --jobs 2, mounted, --user"
-# Seed 0 was trained in step 7: its experiment is restored from the run-cache; seed 1 trains.
-# A bound on the wait: a stuck queue worker fails this step with its log instead of stalling CI.
+step "11. seeds in parallel inside the image: python -m aqil.sweep --seeds 0-1 --jobs 2 (a local Dask cluster), mounted, --user"
+# Seed 0 was trained in step 7: restored from the run-cache; seed 1 trains. An audit replica retrains one
+# seed on the other worker and compares every output hash.
 set +e
-timeout 1200 "${run_mounted[@]}" python -m aqil.sweep --seeds 0-1 --jobs 2 2>&1 | tee "$work/sweep.log"
+timeout 1200 "${run_mounted[@]}" python -m aqil.sweep --seeds 0-1 --jobs 2 --audit 0.5 2>&1 | tee "$work/sweep.log"
 sweep_rc=${PIPESTATUS[0]}
 set -e
-[ "$sweep_rc" -ne 124 ] || die "the sweep ran past 1200 s (a stuck DVC queue worker?); log: $work/sweep.log"
+[ "$sweep_rc" -ne 124 ] || die "the sweep ran past 1200 s; log: $work/sweep.log"
 [ "$sweep_rc" -eq 0 ] || die "the sweep failed (exit code $sweep_rc); log: $work/sweep.log"
-grep -q "seeds \[0, 1\] assembled in the workspace; the final dvc repro report ran: report" "$work/sweep.log" \
-    || die "the sweep did not assemble seeds 0-1 with only the report"
+grep -Eq "il250_rl250 seeds 0-1 assembled in the workspace; the final dvc repro report ran: (check_params, )?report$" \
+    "$work/sweep.log" || die "the sweep did not assemble seeds 0-1 with only the report"
+grep -q "audit: .* same bytes" "$work/sweep.log" || die "no audit summary"
+[ ! -e "$copy/.dvc/tmp/aqil-sweep" ] || die "sweep clones left behind"
 # the copy belongs to uid $test_uid: without safe.directory git refuses to read it, prints nothing on
 # stdout, and an empty answer would pass the check without looking
 exp_refs=$(git -c safe.directory='*' -C "$copy" for-each-ref refs/exps) || die "git could not list the refs of $copy"
 [ -z "$exp_refs" ] || die "experiment refs left behind by the sweep: $exp_refs"
 foreign=$(cd "$copy" && find . ! -uid "$test_uid")
 [ -z "$foreign" ] || { printf '%s\n' "$foreign" | head -n 20 >&2; die "sweep left files not owned by uid $test_uid"; }
-info "sweep: assembled, no experiment refs left, every file owned by uid $test_uid"
+info "sweep: assembled, audited, no clones or experiment refs left, every file owned by uid $test_uid"
 lap "sweep in the image"
+
+# ---------------------------------------------------------------------------
+step "12. a Dask scheduler and two workers inside the image, each worker in its own clone, a directory remote"
+set +e
+timeout 1200 "${run_mounted[@]}" sh -ec '
+  dvc remote add -d shared /tmp/remote
+  git -c user.name=ci -c user.email=ci@localhost commit -qam "a remote for the Dask sweep"
+  dask scheduler --host 127.0.0.1 --port 8786 --no-dashboard >/tmp/scheduler.log 2>&1 &
+  for w in a b; do
+    git clone -q . "/tmp/worker-$w"
+    (cd "/tmp/worker-$w" && dask worker tcp://127.0.0.1:8786 --nthreads 1 --no-dashboard >"/tmp/worker-$w.log" 2>&1 &)
+  done
+  python -m aqil.sweep --run rl500 --seeds 0-2 --scheduler tcp://127.0.0.1:8786 --audit 0.5
+  git -c user.name=ci -c user.email=ci@localhost reset -q --hard HEAD~1' 2>&1 | tee "$work/dask.log"
+dask_rc=${PIPESTATUS[0]}
+set -e
+[ "$dask_rc" -eq 0 ] || die "the Dask sweep failed (exit code $dask_rc); log: $work/dask.log"
+grep -q "audit: .* same bytes" "$work/dask.log" || die "no audit summary in the Dask sweep"
+info "Dask sweep: two workers, audited"
+lap "Dask sweep in the image"
 
 # ---------------------------------------------------------------------------
 step "summary"
