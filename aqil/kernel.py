@@ -317,6 +317,37 @@ def _sum_folded(t: np.ndarray, n: int) -> np.float32:
     return _sum8(t, m)
 
 
+@njit(inline="always")
+def _step_row(
+    params: np.ndarray, velocity: np.ndarray, products: np.ndarray, delta: np.ndarray, row: np.uint64,
+    n: np.uint64, h: np.float32, lr: np.float32, momentum: np.float32,
+) -> None:
+    """One weight row's momentum step; ``products`` keeps weight x error (at the old weights) for the layer below."""
+    for o in range(n):
+        products[o] = params[row + o] * delta[o]
+        v = momentum * velocity[row + o] + h * delta[o]
+        velocity[row + o] = v
+        params[row + o] -= lr * v
+
+
+@njit(inline="always")
+def _step_row_pair(
+    params: np.ndarray, velocity: np.ndarray, products: np.ndarray, delta: np.ndarray, row: np.uint64,
+    half: np.uint64, h: np.float32, lr: np.float32, momentum: np.float32,
+) -> None:
+    """``_step_row`` over both halves of an even row at once: products[k] = products(k) + products(k + half),
+    the first fold of ``_sum_folded``, so the error below sums to the same bytes."""
+    row2 = row + half
+    for o in range(half):
+        products[o] = params[row + o] * delta[o] + params[row2 + o] * delta[half + o]
+        v = momentum * velocity[row + o] + h * delta[o]
+        velocity[row + o] = v
+        params[row + o] -= lr * v
+        v2 = momentum * velocity[row2 + o] + h * delta[half + o]
+        velocity[row2 + o] = v2
+        params[row2 + o] -= lr * v2
+
+
 @njit(cache=True, nogil=True)
 def step_on_outputs(
     params: np.ndarray, velocity: np.ndarray, owed: np.ndarray, sizes: np.ndarray, acts: np.ndarray,
@@ -347,39 +378,15 @@ def step_on_outputs(
         n_active = _active_units(acts, a_in, n_in, active)
         for j in range(n_active):
             i = _U(active[j])
-            h = acts[a_in + i]
             row = p + i * n_out
-            if n_out < _U(_NARROW):
-                for o in range(n_out):
-                    products[o] = params[row + o] * delta[o]
-                    v = momentum * velocity[row + o] + h * delta[o]
-                    velocity[row + o] = v
-                    params[row + o] -= lr * v
+            if paired:  # both halves in one pass; the products are already the first fold of _sum_folded
+                _step_row_pair(params, velocity, products, delta, row, half, acts[a_in + i], lr, momentum)
                 if layer > 0:  # h > 0 here, so the ReLU derivative is 1
-                    below[i] = _sum_folded(products, n_out)
-                continue
-            if paired:
-                # both halves in one pass; products[k] is already the first fold of _sum_folded,
-                # products(k) + products(k + half), so the sum below is unchanged
-                row2 = row + half
-                for o in range(half):
-                    products[o] = params[row + o] * delta[o] + params[row2 + o] * delta[half + o]
-                    v = momentum * velocity[row + o] + h * delta[o]
-                    velocity[row + o] = v
-                    params[row + o] -= lr * v
-                    v2 = momentum * velocity[row2 + o] + h * delta[half + o]
-                    velocity[row2 + o] = v2
-                    params[row2 + o] -= lr * v2
-                if layer > 0:
                     below[i] = _sum_folded(products, half)
-                continue
-            for o in range(n_out):
-                products[o] = params[row + o] * delta[o]
-                v = momentum * velocity[row + o] + h * delta[o]
-                velocity[row + o] = v
-                params[row + o] -= lr * v
-            if layer > 0:
-                below[i] = _sum_folded(products, n_out)
+            else:
+                _step_row(params, velocity, products, delta, row, n_out, acts[a_in + i], lr, momentum)
+                if layer > 0:
+                    below[i] = _sum_folded(products, n_out)
         for o in range(n_out):
             v = momentum * velocity[b + o] + delta[o]
             velocity[b + o] = v
@@ -399,6 +406,37 @@ def scratch(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
             np.empty(width, dtype=np.float32), np.empty(width, dtype=np.float32), np.empty(2 * width, dtype=np.int64))
 
 
+@njit(inline="always")
+def fit_setup(sizes: np.ndarray, lr: float, momentum: float) -> tuple:
+    """What every fused fit starts with: its work buffers, the number of outputs, and the learning rate and
+    momentum in float32 (the precision of the weights they step)."""
+    acts, delta, below, products, active = scratch(sizes)
+    return acts, delta, below, products, active, sizes[sizes.shape[0] - 1], np.float32(lr), np.float32(momentum)
+
+
+@njit(inline="always")
+def max_q(
+    params: np.ndarray, velocity: np.ndarray, owed: np.ndarray, sizes: np.ndarray, lr: np.float32,
+    momentum: np.float32, states: np.ndarray, r: int, acts: np.ndarray, active: np.ndarray,
+) -> np.float64:
+    """The largest Q-value of ``states[r]`` from the network as it is now, in float64 (a bootstrap target
+    is formed in float64, as the reference's numpy did)."""
+    out = forward_row(params, velocity, owed, sizes, lr, momentum, states, r, acts, active)
+    return np.float64(acts[out + _argmax_at(acts, out, sizes[sizes.shape[0] - 1])])
+
+
+@njit(inline="always")
+def td_target(
+    params: np.ndarray, velocity: np.ndarray, owed: np.ndarray, sizes: np.ndarray, lr: np.float32,
+    momentum: np.float32, gamma: float, reward: np.ndarray, next_obs: np.ndarray, done: np.ndarray, r: int,
+    acts: np.ndarray, active: np.ndarray,
+) -> np.float64:
+    """The 1-step target r + gamma max Q(s'), or r on a terminal step."""
+    if done[r]:
+        return reward[r]
+    return reward[r] + gamma * max_q(params, velocity, owed, sizes, lr, momentum, next_obs, r, acts, active)
+
+
 @njit(cache=True, nogil=True)
 def fit_sequential(
     params: np.ndarray, velocity: np.ndarray, owed: np.ndarray, sizes: np.ndarray, lr: float, momentum: float,
@@ -412,17 +450,11 @@ def fit_sequential(
     The target is formed as the reference's numpy did: float64 reward + gamma * (float32 max Q)
     in float64, then stored into the float32 label. Rewards are float64, observations float32.
     """
-    acts, delta, below, products, active = scratch(sizes)
-    n_act = sizes[sizes.shape[0] - 1]
-    lr32 = np.float32(lr)
-    m32 = np.float32(momentum)
+    acts, delta, below, products, active, n_act, lr32, m32 = fit_setup(sizes, lr, momentum)
     total = 0.0
     largest = 0.0
     for r in range(obs.shape[0]):
-        target = reward[r]
-        if not done[r]:
-            out = forward_row(params, velocity, owed, sizes, lr32, m32, next_obs, r, acts, active)
-            target = reward[r] + gamma * np.float64(acts[out + _argmax_at(acts, out, n_act)])
+        target = td_target(params, velocity, owed, sizes, lr32, m32, gamma, reward, next_obs, done, r, acts, active)
         out = forward_row(params, velocity, owed, sizes, lr32, m32, obs, r, acts, active)
         error = acts[out + action[r]] - np.float32(target)
         total += np.float64(error) * np.float64(error) / n_act

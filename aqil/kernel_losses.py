@@ -13,7 +13,7 @@ import math
 import numpy as np
 from numba import njit
 
-from aqil.kernel import argmax, forward_row, scratch, step_on_outputs
+from aqil.kernel import fit_setup, forward_row, max_q, step_on_outputs, td_target
 
 # exp and log for the classification losses, as fixed sequences of float64 operations (no libm, whose
 # last bit depends on the CPU): not correctly rounded (a few units in the last place), but the same
@@ -83,9 +83,7 @@ def fit_classifier(
     Returns the mean cross-entropy and the largest |logit| seen. Two outputs only (the softmax
     normaliser is then in [1, 2]).
     """
-    acts, delta, below, products, active = scratch(sizes)
-    lr32 = np.float32(lr)
-    m32 = np.float32(momentum)
+    acts, delta, below, products, active, _, lr32, m32 = fit_setup(sizes, lr, momentum)
     total = 0.0
     largest = 0.0
     for r in range(obs.shape[0]):
@@ -125,23 +123,14 @@ def fit_dqfd(
 
     Returns the mean J and the largest |Q(s, a)| seen.
     """
-    acts, delta, below, products, active = scratch(sizes)
-    n_act = sizes[sizes.shape[0] - 1]
-    lr32 = np.float32(lr)
-    m32 = np.float32(momentum)
+    acts, delta, below, products, active, n_act, lr32, m32 = fit_setup(sizes, lr, momentum)
     total = 0.0
     largest = 0.0
     for r in range(obs.shape[0]):
-        y1 = reward[r]
-        if not done[r]:
-            out = forward_row(params, velocity, owed, sizes, lr32, m32, next_obs, r, acts, active)
-            q_next = acts[out : out + n_act]
-            y1 = reward[r] + gamma * np.float64(q_next[argmax(q_next)])
+        y1 = td_target(params, velocity, owed, sizes, lr32, m32, gamma, reward, next_obs, done, r, acts, active)
         yn = n_return[r]
         if not n_done[r]:
-            out = forward_row(params, velocity, owed, sizes, lr32, m32, n_obs, r, acts, active)
-            q_n = acts[out : out + n_act]
-            yn = n_return[r] + n_discount[r] * np.float64(q_n[argmax(q_n)])
+            yn = n_return[r] + n_discount[r] * max_q(params, velocity, owed, sizes, lr32, m32, n_obs, r, acts, active)
         out = forward_row(params, velocity, owed, sizes, lr32, m32, obs, r, acts, active)
         a = action[r]
         e1 = acts[out + a] - np.float32(y1)

@@ -432,8 +432,8 @@ def test_the_documented_table_is_what_the_cases_give(tmp_path, valid_results, ca
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_interrupt_while_a_stage_still_imports_is_one_line(signum):
-    """Stages import aqil.cli first; torch's import takes seconds after it (simulated by a sleep)."""
-    script = "import aqil.cli, time; print('imported', flush=True); time.sleep(60)"
+    """Stage scripts call aqil.cli.guard_imports() first; torch's import takes seconds after it (a sleep here)."""
+    script = "import aqil.cli, time; aqil.cli.guard_imports(); print('imported', flush=True); time.sleep(60)"
     proc = subprocess.Popen(
         [sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         # A suite started in the background of a script inherits an ignored SIGINT; a terminal's Ctrl-C does not.
