@@ -101,10 +101,11 @@ def export_seed(results: Path, root: Path, run: str, seed: int, commit: str, par
 
 
 def code_commit() -> str:
-    """The code's commit; "-dirty" when a tracked file other than params.yaml (recorded in full) differs."""
+    """The code's commit; "-dirty" when a tracked file differs, other than params.yaml (recorded in full)
+    and the results (which the pipeline writes)."""
     proc = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!params.yaml"],
-                           capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!params.yaml",
+                            ":!results", ":!dvc.lock"], capture_output=True, text=True)
     return proc.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 

@@ -165,11 +165,20 @@ def write_outputs(out: Path, timing_path: Path, learner: DQNLearner, result: Run
             np.save(fh, result.losses, allow_pickle=False)
         write_text(staged / "episodes.tsv", episodes_tsv(result, expert))
         write_json(staged / "metrics.json", result.summary())
+        _keep_others(out, staged)
         _swap_in(staged, out, timing_path, timing)
     except OSError as exc:  # disk full, read-only folder, ...: name the folder, keep nothing
         raise ArtifactError(f"{out}: cannot write ({exc.strerror or exc}); nothing was kept") from None
     finally:  # also on Ctrl-C: never leave a half-written folder behind
         shutil.rmtree(staged, ignore_errors=True)
+
+
+def _keep_others(out: Path, staged: Path) -> None:
+    """Carry over DVC's .gitignore of the run folder (git may track it): the swap replaces the outputs,
+    not what DVC keeps beside them."""
+    ignore = out / ".gitignore"
+    if ignore.is_file() and not ignore.is_symlink():
+        shutil.copy2(ignore, staged / ".gitignore")
 
 
 def _swap_in(staged: Path, out: Path, timing_path: Path, timing: dict[str, Any]) -> None:

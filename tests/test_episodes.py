@@ -182,8 +182,10 @@ def test_a_runs_outputs_replace_the_folder_whole_and_timing_comes_last(tmp_path)
     out, timing, learner, result = _outputs(tmp_path)
     out.mkdir(parents=True)
     (out / "stale.txt").write_text("from an earlier run")
+    (out / ".gitignore").write_text("/model.pt\n")  # DVC's, which git may track: kept
     runs.write_outputs(out, timing, learner, result, None, {"seconds": 1.0})
-    assert sorted(p.name for p in out.iterdir()) == ["episodes.tsv", "losses.npy", "metrics.json", "model.pt"]
+    assert sorted(p.name for p in out.iterdir()) == [".gitignore", "episodes.tsv", "losses.npy", "metrics.json",
+                                                      "model.pt"]
     assert timing.is_file()
     assert [p.name for p in out.parent.iterdir()] == ["seed0"]  # no staging folder left
 

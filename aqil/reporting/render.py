@@ -25,6 +25,10 @@ def fmt(x: float | None, digits: int = 2) -> str:
     return "-" if x is None else f"{x:,.{digits}f}"
 
 
+def _p(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2g}"
+
+
 def pct(low: float, high: float) -> str:
     return f"{100 * low:.0f}-{100 * high:.0f}%"
 
@@ -83,8 +87,9 @@ def table2_rows(table: dict) -> list[str]:
             ours = "no seeds" if not f["n"] else (f"{fmt(f['median'])} ({fmt(f['mean'])}, {fmt(f.get('iqm'))}; "
                                                   f"n = {f['n']})")
             v = table.get("verdicts", {}).get(f"{run}.{column}")
-            cells = ([pct(v["low"], v["high"]), f"{v['p_holm']:.3f}", verdict_word(table, run, column),
-                      str(v["seeds_needed"] or "none suffices")] if v else ["-"] * 4)
+            needed = "-" if not v or not v["n"] else str(v["seeds_needed"] or "none suffices")
+            cells = ([pct(v["low"], v["high"]), f"{v['p_holm']:.3f}", verdict_word(table, run, column), needed]
+                     if v and v["n"] else ["-", "-", verdict_word(table, run, column) if v else "-", "-"])
             rows.append(f"| {e['label']} | {COLUMN[column]} | {fmt(c['paper'])} | {ours} | " + " | ".join(cells) + " |")
     return rows
 
@@ -118,7 +123,7 @@ def reference_rows(table: dict) -> list[str]:
                            f"{fmt(f['median_episode'], 0)} ({f['seeds_reaching']})"
                            for f in r["first_reaching"].values())
         rows.append(f"| {PAPER_RUNS[run].label} | {r['episodes_ours']:,} ({r['seeds']}) | {r['episodes_reference']} | "
-                    f"{r['ks_statistic']:.3f} | {r['ks_p']:.2g} | {fmt(r.get('logrank_p'), 3)} | {firsts} |")
+                    f"{r['ks_statistic']:.3f} | {r['ks_p']:.2g} | {_p(r.get('logrank_p'))} | {firsts} |")
     return rows
 
 
