@@ -18,7 +18,7 @@ import numpy as np
 from aqil import paper
 from aqil.artifacts import ArtifactError, first_non_finite, read_json, write_json, write_text
 from aqil.config import Params, to_dict
-from aqil.layout import ALL_RUNS, BASELINE_RUNS, eval_file, run_dir
+from aqil.layout import ALL_RUNS, BASELINE_RUNS, COMPARE_SECTIONS, eval_file, run_dir
 from aqil.reporting.plots import evaluation_figure
 from aqil.reporting.render import fmt
 from aqil.reporting.tables import non_paper_settings
@@ -37,7 +37,7 @@ def interval(e: Estimate) -> str:
 
 
 def banner(params: Params) -> list[str]:
-    changed = non_paper_settings({k: v for k, v in to_dict(params).items() if k != "seeds"})
+    changed = non_paper_settings({k: v for k, v in to_dict(params).items() if k in COMPARE_SECTIONS})
     if not changed:
         return []
     return ["> **Not the paper's settings:** " + "; ".join(f"`{k}: {a}` (paper {b})" for k, (a, b) in changed.items())

@@ -53,6 +53,10 @@ _SPECS = (
 ALL_RUNS: dict[str, RunSpec] = {spec.name: spec for spec in _SPECS}
 PAPER_RUNS: dict[str, RunSpec] = {n: s for n, s in ALL_RUNS.items() if s.paper}
 BASELINE_RUNS: dict[str, RunSpec] = {n: s for n, s in ALL_RUNS.items() if not s.paper}
+# The params sections the baselines' comparison reads: IL250+RL250's chain, the baselines and the settings
+# every run shares (an edit elsewhere, e.g. of rl500, leaves the comparison up to date).
+COMPARE_SECTIONS: tuple[str, ...] = ("env", "expert", "dqn", "rewards", "il250", "il250_rl250", *BASELINE_RUNS,
+                                     "evaluate", "report")
 # Runs that record expert episodes of their own (a collect stage each).
 COLLECTING_RUNS: tuple[str, ...] = tuple(n for n, s in ALL_RUNS.items() if s.expert_from == n)
 

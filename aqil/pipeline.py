@@ -19,7 +19,7 @@ import yaml
 
 from aqil.artifacts import write_text
 from aqil.config import Params
-from aqil.layout import ALL_RUNS, COLLECTING_RUNS, RunSpec
+from aqil.layout import ALL_RUNS, BASELINE_RUNS, COLLECTING_RUNS, COMPARE_SECTIONS, RunSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 RL_REWARDS = ["rewards.sigma1", "rewards.sigma1_units", "rewards.terminal"]
@@ -51,10 +51,9 @@ def _imports(path: Path) -> set[str]:
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "aqil":
-            if node.module == "aqil":
-                found |= {f"aqil/{alias.name}.py" for alias in node.names}
-            else:
-                found.add(node.module.replace(".", "/") + ".py")
+            base = node.module.replace(".", "/")
+            found |= {f"{base}.py", f"{base}/__init__.py"}  # the module, or the package it names
+            found |= {f"{base}/{alias.name}.py" for alias in node.names}  # ``from package import module``
         elif isinstance(node, ast.Import):
             found |= {a.name.replace(".", "/") + ".py" for a in node.names if a.name.split(".")[0] == "aqil"}
     return {f for f in found if (ROOT / f).is_file()}
@@ -104,13 +103,13 @@ def _evaluate(spec: RunSpec) -> dict[str, Any]:
                      [f"results/eval/{spec.name}/seed${{item.seed}}.json"])
 
 
-def _report(name: str, runs: list[str], out: str) -> dict[str, Any]:
+def _report(name: str, runs: list[str], out: str, params: list[Any]) -> dict[str, Any]:
     """The report over ``runs`` (your own run's seeds), written to ``out``."""
     deps = [*code_deps(f"stages/{name}.py"), CHECKED]
     deps += [f"results/{folder}/{r}" for folder in ("", "eval/", "timing/") for r in runs]
     deps.append("data/reference")
     return {"cmd": f"python -m stages.{name}", "deps": [d.replace("results//", "results/") for d in deps],
-            "params": [{"params.yaml": None}], "outs": [out]}
+            "params": params, "outs": [out]}
 
 
 def stages() -> dict[str, Any]:
@@ -122,9 +121,11 @@ def stages() -> dict[str, Any]:
     result |= {spec.name: _train(spec) for spec in ALL_RUNS.values()}
     result |= {f"evaluate_{spec.name}": _evaluate(spec) for spec in ALL_RUNS.values()}
     paper = [n for n, s in ALL_RUNS.items() if s.paper]
-    result["report"] = _report("report", paper, "results/local/report")
-    result["compare"] = _report("compare", ["il250_rl250", *(n for n, s in ALL_RUNS.items() if not s.paper)],
-                                "results/local/compare")
+    # the report reads every param (its banner names each one that is not the paper's); the comparison
+    # only the sections of the runs it compares
+    result["report"] = _report("report", paper, "results/local/report", [{"params.yaml": None}])
+    result["compare"] = _report("compare", ["il250_rl250", *BASELINE_RUNS], "results/local/compare",
+                                list(COMPARE_SECTIONS))
     result["publish"] = {
         "cmd": "python -m stages.publish",
         "deps": [*code_deps("stages/publish.py"), CHECKED, "results/report/episodes", "data/reference"],

@@ -81,15 +81,17 @@ def _episode_table(folder: Path, losses: np.ndarray) -> str:
     return "\n".join(lines) + "\n"
 
 
-def export_seed(results: Path, root: Path, run: str, seed: int, commit: str, params: Params) -> None:
+def export_seed(results: Path, root: Path, run: str, seed: int, commit: str | None, params: Params) -> None:
     """Write one trained and evaluated seed's published record (atomically, file by file), with the
-    settings it ran with (all of params.yaml but the seed lists)."""
+    settings it ran with (all of params.yaml but the seed lists). ``commit=None`` leaves out the commit
+    and the wall time, the two fields whose bytes vary between reruns of the same code: your run's
+    report stays the same bytes on every machine."""
     folder = run_dir(results, run, seed)
     losses = read_npy(folder / "losses.npy", ndim=1)
     table, record = seed_files(root, run, seed)
     digests = {name: sha256(folder / name) for name in OUTPUTS}
     digests["eval.json"] = sha256(eval_file(results, run, seed))
-    timing = read_timing(timing_file(results, run, seed))
+    timing = read_timing(timing_file(results, run, seed)) if commit is not None else None
     write_text(table, _episode_table(folder, losses))
     write_json(record, {
         "format_version": FORMAT_VERSION, "run": run, "seed": seed, "commit": commit,

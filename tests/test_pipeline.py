@@ -298,7 +298,9 @@ def test_a_typo_in_params_fails_even_when_no_stage_would_rerun(repo):
         assert run(repo, "git", "status", "--porcelain", "results/report").stdout == ""
     finally:
         (repo / "params.yaml").write_text(original)
-    assert ran(dvc(repo, "repro")) == set()  # the committed file again: its check is in dvc.lock
+    # the committed file again: only the check reruns (DVC removed its mark before the failed run), and its
+    # mark comes back with the same bytes, so nothing after it runs
+    assert ran(dvc(repo, "repro")) <= {"check_params"}
 
 
 def test_divergence_under_stop_fails_the_stage_and_caches_nothing(repo):

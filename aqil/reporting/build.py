@@ -18,7 +18,7 @@ from aqil import paper
 from aqil.artifacts import ArtifactError, first_non_finite, write_json, write_text
 from aqil.config import Params
 from aqil.layout import PAPER_RUNS
-from aqil.published import code_commit, export_seed
+from aqil.published import export_seed
 from aqil.reporting import plots, render, tables
 from aqil.reporting.records import common_params, load_records, reference_rewards
 
@@ -63,7 +63,7 @@ def write_report(records_dir: Path, out: Path, reference_dir: Path = REFERENCE) 
         os.replace(staging, out / "figures")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    dirty = any(r.commit.endswith("-dirty") for recs in records.values() for r in recs)
+    dirty = any((r.commit or "").endswith("-dirty") for recs in records.values() for r in recs)
     write_json(out / "table2.json", table)
     write_json(out / "summary.json", render.small_metrics(table))
     write_text(out / "summary.txt", render.summary_lines(table))
@@ -77,10 +77,9 @@ def report_stage(params: Params, _seed: int, results: Path) -> None:
     staging = out.with_name(f".{out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        commit = code_commit()
         for run in PAPER_RUNS:
             for seed in params.seeds.of(run):
-                export_seed(results, staging / "episodes", run, seed, commit, params)
+                export_seed(results, staging / "episodes", run, seed, None, params)
         write_report(staging / "episodes", staging)
         shutil.rmtree(out, ignore_errors=True)
         os.replace(staging, out)

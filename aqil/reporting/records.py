@@ -30,7 +30,7 @@ class SeedRecord:
     eval: dict[str, Any]
     episodes: dict[str, np.ndarray]  # COLUMNS (+ expert_reward for imitation runs), one value per episode
     params: dict[str, Any]
-    commit: str
+    commit: str | None  # None in your run's report (only published records name their code's commit)
 
     @property
     def diverged(self) -> bool:

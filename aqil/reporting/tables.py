@@ -42,8 +42,7 @@ def _flat(d: dict, prefix: str = "") -> dict[str, Any]:
 def non_paper_settings(params: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
     """Every param that differs from the defaults (the paper's settings as its reference code ran them)."""
     ours, default = _flat(params), _flat({k: v for k, v in to_dict(Params()).items() if k != "seeds"})
-    return {k: (ours.get(k), v) for k, v in default.items()
-            if ours.get(k) != v and not k.startswith(NEUTRAL)}
+    return {k: (ours[k], v) for k, v in default.items() if k in ours and ours[k] != v and not k.startswith(NEUTRAL)}
 
 
 def _values(recs: list[SeedRecord], column: str) -> np.ndarray:
