@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from aqil.artifacts import ArtifactError
+from aqil.config import Params, to_dict
 from aqil.published import episode_losses
 from aqil.reporting import records, render, tables
 
@@ -102,3 +103,35 @@ def test_records_of_different_settings_are_not_mixed(copy: Path):
     _edit(copy / "rl500" / "seed0.json", lambda d: d["params"]["dqn"].update(gamma=0.9))
     with pytest.raises(ArtifactError, match="ran with other params"):
         records.common_params(records.load_records(copy))
+
+
+def _record(run: str, seed: int, score: float, eval_capped: int = 0, updates: int = 100) -> records.SeedRecord:
+    n = 10
+    episodes = {"reward": np.full(n, score), "steps": np.full(n, 10_000.0), "capped": np.zeros(n),
+                "epsilon": np.full(n, 0.01), "max_abs_q": np.ones(n), "loss_mean": np.ones(n),
+                "loss_max": np.ones(n), "updated": np.ones(n, bool)}
+    metrics = {"avg_reward": score, "best_reward": score, "diverged": False, "capped_episodes": 0,
+               "best_steps": int(score), "updates": updates}
+    evaluation = {"avg_reward": score, "capped_episodes": eval_capped}
+    return records.SeedRecord(run, seed, metrics, evaluation, episodes, {}, None)
+
+
+def _records(**overrides) -> dict[str, list[records.SeedRecord]]:
+    scores = {"rl500": 10.0, "il250": 500.0, "il500": 600.0, "il250_rl250": 5000.0}
+    return {run: [_record(run, s, scores[run] + s, **overrides.get(run, {})) for s in range(8)] for run in scores}
+
+
+def test_a_clear_win_holds_and_a_win_over_a_capped_loser_is_not_counted():
+    rng = np.random.default_rng(0)
+    table = tables.conclusion(_records(), 1000, rng)
+    assert table["holds"] and not table["refuted"]
+    capped = tables.conclusion(_records(il250={"eval_capped": 3}), 1000, rng)
+    assert not capped["holds"] and capped["failed"] == ["IL250 (eval_reward)"]
+
+
+def test_nothing_trained_is_not_judged():
+    recs = _records(**{run: {"updates": 0} for run in ("rl500", "il250", "il500", "il250_rl250")})
+    params = {k: v for k, v in to_dict(Params()).items() if k != "seeds"}
+    table = tables.build(recs, params, {run: np.ones(5) for run in recs})
+    assert not table["judged"] and table["not_judged_because"].startswith("nothing was trained in RL500")
+    assert render.conclusion_line(table).startswith("Paper's conclusion: not judged (nothing was trained")
