@@ -23,10 +23,8 @@ from aqil.trajectories import collect_stage
 
 
 def _params(record: dict, run: str, seed: int) -> Params:
-    """The record's settings, with this seed listed for the run and its parents."""
-    chain = [run, *ALL_RUNS[run].parents]
-    raw = record["params"] | {"seeds": {name: [seed] if name in chain else [0] for name in ALL_RUNS}}
-    return parse_params(raw)
+    """The record's settings, with this seed (alone) listed for every run, so that every parent has it."""
+    return parse_params(record["params"] | {"seeds": {key: [seed] for key in ALL_RUNS}})
 
 
 def retrain(run: str, seed: int, params: Params, results: Path) -> None:

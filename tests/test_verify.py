@@ -3,11 +3,12 @@ record is caught."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
 
-from aqil.config import load_params
+from aqil.config import SeedsConfig, load_params
 from aqil.evaluate import evaluate_stage
 from aqil.layout import ALL_RUNS
 from aqil.published import export_seed, seed_files
@@ -18,23 +19,23 @@ from aqil.verify import verify
 TINY = Path(__file__).resolve().parent / "data" / "tiny_params.yaml"
 
 
-def _publish(results: Path, records: Path, run: str) -> None:
-    params = load_params(TINY)
+def _publish(results: Path, records: Path, run: str, seed: int) -> None:
+    params = dataclasses.replace(load_params(TINY), seeds=SeedsConfig(**{key: [seed] for key in ALL_RUNS}))
     for name in [*ALL_RUNS[run].parents, run]:
         if ALL_RUNS[name].expert_from == name:
-            collect_stage(name, params, 0, results)
-        train_stage(name, params, 0, results)
-        evaluate_stage(ALL_RUNS[name], params, 0, results)
-    export_seed(results, records, run, 0, "c0ffee", params)
+            collect_stage(name, params, seed, results)
+        train_stage(name, params, seed, results)
+        evaluate_stage(ALL_RUNS[name], params, seed, results)
+    export_seed(results, records, run, seed, "c0ffee", params)
 
 
 def test_a_retrained_seed_has_the_records_bytes_and_a_tampered_record_is_caught(tmp_path: Path):
     records = tmp_path / "records"
-    _publish(tmp_path / "results", records, "il250_rl250")  # the chain: collect, IL250, then IL250+RL250
-    assert verify(records, "il250_rl250", 0) == []
-    record = seed_files(records, "il250_rl250", 0)[1]
+    _publish(tmp_path / "results", records, "il250_rl250", 1)  # the chain: collect, IL250, then IL250+RL250
+    assert verify(records, "il250_rl250", 1) == []
+    record = seed_files(records, "il250_rl250", 1)[1]
     data = json.loads(record.read_text())
     data["sha256"]["model.pt"] = "0" * 64
     record.write_text(json.dumps(data))
-    assert verify(records, "il250_rl250", 0) == ["model.pt"]
+    assert verify(records, "il250_rl250", 1) == ["model.pt"]
     shutil.rmtree(tmp_path / "results")
