@@ -42,6 +42,7 @@ def test_study_stops_at_the_first_nan():
 def test_short_mode_writes_the_study(tmp_path, capsys):
     data = fragility.run_study(fragility.main_args(["--short", "--out", str(tmp_path)]))
     assert [c["seeds"] for c in data["grid"]] == [2, 2]
-    assert data["port"]["seeds"] == 2 and 0.0 <= data["port"]["fisher_exact_p"] <= 1.0
+    assert data["port"]["port"]["seeds"] == data["port"]["pipeline"]["seeds"] == 2
+    assert 0.0 <= data["port"]["fisher_exact_p"] <= 1.0
     assert json.loads((tmp_path / "fragility.json").read_text())["budget_updates"] == 150
     assert (tmp_path / "fragility.png").read_bytes()[:4] == b"\x89PNG"
