@@ -1,38 +1,41 @@
 """How fragile is the paper's RL rule? The share of RL500 seeds whose loss goes NaN, per learning rate and epsilon.
 
 One command runs the whole study (hours on one core; it resumes from what results/fragility/fragility.json
-already holds for the same settings, so an interrupted run loses at most one seed):
+already holds for the same settings, so an interrupted run loses at most one seed; --fresh recomputes):
 
-    python benchmarks/fragility.py            # everything below, writes results/fragility/fragility.json + .png
-    python benchmarks/fragility.py --short    # CI smoke test: 2 seeds, 2 settings, 150 updates, into a temp folder
+    python benchmarks/fragility.py            # everything below -> results/fragility/fragility.json and .png
+    python benchmarks/fragility.py --short    # CI smoke test: 2 seeds, 2 settings, 150 updates, in a temp folder
 
-What it measures, all with the library's own training code (``aqil.runs.train_run`` with the RL500 spec, so
-``new_learner``, ``Agent``, ``reinforce`` and the run's own random streams ``run_seed(seed, "rl500")``: seed N
-here is the pipeline's RL500 seed N, and at the paper's setting it follows the same updates, bit for bit):
+Everything runs on the library's own training code: ``aqil.runs.train_run`` with the RL500 spec, hence the
+stage's learner, agent, strategy, environment and per-run random streams ``run_seed(seed, "rl500")``. Seed N
+here is the pipeline's RL500 seed N, and at the paper's setting it follows the same updates bit for bit.
 
 1. horizon -- the paper's setting (lr 1e-5, epsilon_start 0.3), seeds 0..39, each run until its loss is NaN or
-   for 20,000 updates. The latest first-NaN update over these seeds sets the budget.
-2. grid -- learning rate {2.5e-6, 5e-6, 1e-5, 2e-5} x epsilon_start {0.3, 0.9}, 40 seeds each, every run
-   truncated at BUDGET updates (below). A seed "diverged" if a loss within the budget is NaN or infinite (or
-   a weight is at the budget). The paper's cell is read from the horizon runs (same seeds, same updates).
-   A seed that would diverge only after the budget counts as surviving: every share is a lower bound.
-3. balance -- full 500-episode RL500 runs at the paper's setting and at the grid's most stable setting: the
-   share of seeds with an episode of at least 1,000 steps. A run stops as soon as one episode reaches 1,000
-   steps (it has learned), or at its first NaN loss (a NaN network always picks action 0: episodes of about
-   ten steps, never 1,000), so only seeds that neither learn nor diverge run all 500 episodes.
-4. port -- the same divergence test with benchmarks/reference_port.py (an independent implementation of the
-   reference's loop, its own seeding) at the paper's setting, truncated at BUDGET updates, against the pipeline
-   over as many seeds (160: the grid's 40 and 120 more horizon runs); Fisher's exact test, also on the first 40.
-   The paper's survival rate (``survival``) is read from these 160 pipeline seeds.
-5. published -- every results/published/rl500/seed<N>.json present is checked against step 1 (diverged and
-   first NaN update must agree).
+   for HORIZON = 20,000 updates. Measured: the latest first NaN is update 5,258 (8,312 over the 160 seeds
+   of step 4), and no seed goes NaN between then and 20,000. Hence BUDGET = 10,000.
+2. grid -- learning rate {2.5e-6, 5e-6, 1e-5, 2e-5} x epsilon_start {0.3, 0.9}, 40 seeds each. A seed
+   "diverged" if a loss within BUDGET updates is NaN or infinite (or a weight is, when stopped there).
+   Smaller learning rates diverge later (latest first NaN 15,311 at 5e-6), so every cell runs to HORIZON
+   and the json also gives each cell's share within HORIZON. A seed that would diverge only later counts
+   as surviving: each share is a lower bound. (A run that ends its 500 episodes sooner is complete.)
+3. balance -- full 500-episode runs, seeds 0..39, at the paper's setting and at the grid's most stable
+   setting: the share of seeds with an episode of at least 1,000 steps. A run stops once an episode
+   reaches 1,000 steps (it has learned) or at its first NaN loss (a NaN network always picks action 0:
+   episodes of about ten steps, never 1,000). Only seeds that neither learn nor diverge run all 500.
+4. port -- the same test with benchmarks/reference_port.py (an independent implementation of the
+   reference's loop, with its own seeding) at the paper's setting, truncated at BUDGET updates. It is
+   compared with the pipeline over as many seeds: 160, the grid's 40 plus 120 more horizon runs.
+   Fisher's exact test on all 160 and on the first 40. The paper's survival rate (``survival``: the
+   chance that 3 independent runs all survive, with an interval from the exact interval of the rate)
+   comes from these 160 pipeline seeds.
+5. published -- every results/published/rl500/seed<N>.json present is checked against the horizon runs
+   (first NaN update must agree).
 
-The truncation is a fit wrapper passed to ``Agent(fit=...)``: it calls the learner's own update and raises
-``Stop`` at the first non-finite loss or at the budget; balance runs use the paper's ``Learning`` strategy
-with a step counter that raises ``Stop`` once an episode reaches 1,000 steps. The stage method then never
-returns, so ``train_run`` writes nothing (a temporary results folder catches the outputs of a run that ends
-all 500 episodes before its budget). Shares come with exact (Clopper-Pearson)
-95% intervals.
+Truncation: a fit wrapper passed to ``Agent(fit=...)`` calls the learner's own update. It raises ``Stop`` at
+the first non-finite loss or at the update limit. Balance runs use a subclass of the paper's ``Learning``
+strategy that counts steps and raises ``Stop`` once an episode reaches 1,000. The stage method then never
+returns, so ``train_run`` writes nothing. A temporary results folder catches the outputs of a run that
+ends all 500 episodes before its limit. Shares come with exact (Clopper-Pearson) 95% intervals.
 """
 
 from __future__ import annotations
