@@ -129,16 +129,26 @@ def stages() -> dict[str, Any]:
     result["publish"] = {
         "cmd": "python -m stages.publish",
         "deps": [*code_deps("stages/publish.py"), CHECKED, "results/report/episodes", "data/reference"],
-        "outs": [{f"results/report/{name}": {"cache": False}} for name in ("report.md", "summary.txt", "table2.json")],
+        "outs": [{f"results/report/{name}": {"cache": False}}
+                 for name in ("report.md", "summary.txt", "table2.json", "curves.tsv")],
         "metrics": [{"results/report/summary.json": {"cache": False}}],
         "plots": [{"results/report/figures": {"cache": False}}],
     }
     return result
 
 
+def top_level_plots() -> list[dict[str, Any]]:
+    """One overlay of every run's reward curve (median and quartiles over seeds) of the published report:
+    ``dvc plots show`` draws it with the template in .dvc/plots/runs.json. Your run's curves.tsv is not
+    listed: before your first report DVC would warn that it is missing (docs/pipeline.md shows the command)."""
+    return [{"Published run: trailing mean reward per episode, median of seeds and 25-75% band": {
+        "template": "runs", "x": "episode", "y": {"results/report/curves.tsv": "median"}}}]
+
+
 def render() -> str:
-    text = yaml.safe_dump({"stages": stages()}, sort_keys=False, width=120, default_flow_style=False)
-    text = re.sub(r"\n(  [a-z_0-9]+:\n)", r"\n\n\1", text)  # a blank line before each stage
+    text = yaml.safe_dump({"stages": stages(), "plots": top_level_plots()}, sort_keys=False, width=120,
+                          default_flow_style=False)
+    text = re.sub(r"\n(  [a-z_0-9]+:\n|plots:\n)", r"\n\n\1", text)  # a blank line before each stage
     return HEADER + text.replace("params.yaml: null", "params.yaml:")
 
 

@@ -1,6 +1,6 @@
 """How much faster is a sweep than one `dvc repro`? Wall times of one workload, three ways, in one run.
 
-    python benchmarks/sweep_speedup.py                 # -> results/scaling/speedup.json
+    python benchmarks/sweep_speedup.py                 # -> results/scaling/speedup-episodes0.1.json
     python benchmarks/sweep_speedup.py --episode-scale 1 --modes serial,dask   # the full-length episodes
 
 Every mode starts from its own fresh clone of this commit (own DVC cache, nothing to restore) with the
@@ -152,9 +152,10 @@ def main() -> None:
     parser.add_argument("--max-episode-steps", type=int, default=2000)
     parser.add_argument("--episode-scale", type=float, default=0.1)
     parser.add_argument("--modes", default="serial,dask,cluster,queue")
-    parser.add_argument("--out", type=Path, default=ROOT / "results" / "scaling" / "speedup.json")
+    parser.add_argument("--out", type=Path, help="default: results/scaling/speedup-episodes<SCALE>.json")
     args = parser.parse_args()
     seeds = parse_seeds(args.seeds)
+    args.out = args.out or ROOT / "results" / "scaling" / f"speedup-episodes{args.episode_scale:g}.json"
     params = reduced_params((ROOT / "params.yaml").read_text(), args.max_episode_steps, args.episode_scale)
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     commit = sh(["git", "rev-parse", "--short", "HEAD"], ROOT).strip()

@@ -77,3 +77,15 @@ def test_evaluation_figure_keeps_capped_values_inside_the_axes_and_the_legend_be
     assert low <= min(values) and max(values) < high
     fig.canvas.draw()
     assert ax.get_legend().get_window_extent().y1 < ax.get_window_extent().y0
+
+
+def test_curves_table_gives_median_and_quartiles_per_run_and_episode() -> None:
+    """The data of DVC's overlay plot: one row per run and episode, quartiles over the seeds that have it."""
+    recs = {"rl500": [record("rl500", s, np.arange(1.0, 5.0) * (s + 1)) for s in range(3)],
+            "il250": [record("il250", 0, np.array([2.0, 4.0]))], "il500": [], "il250_rl250": []}
+    lines = plots.curves_table(recs, window=1).splitlines()
+    assert lines[0] == "run\tepisode\tseeds\tmedian\tq25\tq75"
+    assert lines[1:] == ["RL500\t1\t3\t2\t1.5\t2.5", "RL500\t2\t3\t4\t3\t5", "RL500\t3\t3\t6\t4.5\t7.5",
+                         "RL500\t4\t3\t8\t6\t10", "IL250\t1\t1\t2\t2\t2", "IL250\t2\t1\t4\t4\t4"]
+    window = plots.curves_table({"rl500": recs["rl500"][:1]}, window=2).splitlines()
+    assert [line.split("\t")[3] for line in window[1:]] == ["1", "1.5", "2.5", "3.5"]  # trailing means

@@ -29,8 +29,8 @@ pytestmark = pytest.mark.pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "data" / "tiny_params.yaml"
-COPY = ["aqil", "stages", "dvc.yaml", ".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore", "pyproject.toml",
-        "data", "results/report"]
+COPY = ["aqil", "stages", "dvc.yaml", ".dvc/config", ".dvc/.gitignore", ".dvc/plots", ".dvcignore", ".gitignore",
+        "pyproject.toml", "data", "results/report"]
 PAPER_RUNS = ["il250", "il500", "rl500", "il250_rl250"]
 BASELINES = ["bc250", "bc250_rl250", "dagger250", "dqfd250_rl250"]
 RUNS = PAPER_RUNS + BASELINES
@@ -176,6 +176,18 @@ def test_dvc_metrics_show_is_readable(repo):
     assert "results/report/summary.json" in proc.stdout and "seeds.rl500" in proc.stdout
     assert max(len(line) for line in proc.stdout.splitlines()) <= 160
     assert "WARNING" not in proc.stdout + proc.stderr
+
+
+def test_dvc_plots_show_overlays_every_run_in_one_plot(repo):
+    """dvc.yaml's top-level plot: one Vega-Lite chart of the published curves, one colour per run."""
+    proc = dvc(repo, "plots", "show", "--json")
+    assert "WARNING" not in proc.stdout + proc.stderr and "failed" not in proc.stderr
+    plots = json.loads(proc.stdout)["data"]
+    [overlay] = [items[0]["content"] for name, items in plots.items() if name.startswith("Published run")]
+    assert overlay["encoding"]["color"]["field"] == "run" and len(overlay["layer"]) == 2
+    runs = {row["run"] for row in overlay["data"]["values"]}
+    assert runs == {"RL500", "IL250", "IL500", "IL250+RL250"}
+    assert all(float(row["q25"]) <= float(row["median"]) <= float(row["q75"]) for row in overlay["data"]["values"])
 
 
 def test_each_stage_times_every_step_it_trained_on(repo):

@@ -267,6 +267,23 @@ def _corrupt():  # an audit replica's evaluation writes other bytes, as a faulty
             fh.write(" ")
 
 atexit.register(_corrupt)
+
+
+def _die():  # as a machine that dies: the dask worker running seed 1's RL500 stage, and all it started
+    flag = os.environ.get("AQIL_TEST_KILL", "")
+    if not (flag and Path(flag).exists() and sys.argv[0].endswith(os.path.join("stages", "rl500.py"))
+            and sys.argv[1:] == ["--seed", "1"]):
+        return
+    import psutil
+
+    worker = next(p for p in psutil.Process().parents() if "dask_worker" in " ".join(p.cmdline()))
+    Path(flag).rename(flag + ".killed")
+    Path(flag + ".killed").write_text(worker.cwd())
+    for proc in [worker, *worker.children(recursive=True)]:
+        proc.kill()
+
+
+atexit.register(_die)  # the stage has written its outputs; DVC has not saved them
 '''
 
 
@@ -278,7 +295,8 @@ def cluster(tmp_path):
     (hooks / "sitecustomize.py").write_text(CORRUPT)
     repo = _copy(tmp_path / "client", remote)
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-               PYTHONPATH=str(hooks), AQIL_TEST_CORRUPT=str(tmp_path / "corrupt"), DVC_NO_ANALYTICS="1")
+               PYTHONPATH=str(hooks), AQIL_TEST_CORRUPT=str(tmp_path / "corrupt"),
+               AQIL_TEST_KILL=str(tmp_path / "kill"), DVC_NO_ANALYTICS="1")
     info = tmp_path / "scheduler.json"
     procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port",
                                "0", "--no-dashboard", "--scheduler-file", str(info)], env=env,
@@ -296,7 +314,7 @@ def cluster(tmp_path):
         with Client(scheduler_file=str(info), timeout=60) as client:
             client.wait_for_workers(2, timeout=60)
             address = client.scheduler.address
-        yield repo, address, tmp_path / "corrupt"
+        yield repo, address, tmp_path
     finally:
         for proc in reversed(procs):
             proc.terminate()
@@ -306,7 +324,8 @@ def cluster(tmp_path):
 
 @pytest.mark.pipeline
 def test_dask_workers_in_their_own_clones_give_the_serial_bytes_and_the_audit_catches_a_bad_replica(cluster, serial):
-    repo, address, corrupt = cluster
+    repo, address, flags = cluster
+    corrupt = flags / "corrupt"
     proc = sweep_cmd(repo, "--run", "rl500", "--seeds", "0-1", "--scheduler", address, "--audit", "0.5",
                      "--record", "rec.json")
     record = json.loads((repo / "rec.json").read_text())
@@ -327,6 +346,24 @@ def test_dask_workers_in_their_own_clones_give_the_serial_bytes_and_the_audit_ca
                         r"results/eval/rl500/seed1\.json is md5 \w+ on \S+ \(.+\) and \w+ on \S+ \(.+\); both outputs "
                         r"kept: \S+:\S+/w[ab] and \S+:\S+/w[ab]/\.dvc/tmp/aqil-sweep-audit", error), error
     assert (repo / "params.yaml").read_text() == before
+
+
+@pytest.mark.pipeline
+def test_a_worker_killed_mid_seed_has_the_seed_run_again_on_the_other_with_the_serial_bytes(cluster, serial):
+    repo, address, flags = cluster
+    (flags / "kill").touch()
+    proc = sweep_cmd(repo, "--run", "rl500", "--seeds", "0-1", "--scheduler", address, "--audit", "0",
+                     "--record", "rec.json")
+    killed = flags / "kill.killed"
+    assert killed.exists(), "the worker running seed 1 was not killed"
+    dead = killed.read_text()  # the dead worker's clone
+    record = json.loads((repo / "rec.json").read_text())
+    chains = {c["seed"]: c for c in record["chains"]}
+    assert not chains[1]["clone"].startswith(dead) and "rl500@1" in chains[1]["ran"]  # trained again, elsewhere
+    assert {c["seed"]: set(c["ran"]) for c in record["chains"]} == {0: SEED0, 1: {"rl500@1", "evaluate_rl500@1"}}
+    assert set(record["final_ran"]) <= {"check_params", "report"}
+    assert _hashes(repo / "dvc.lock") == serial
+    assert "aqil sweep: 12 stages computed and 0 restored from the run-cache, in 2 seed chains" in proc.stdout
 
 
 def test_help_names_the_command():

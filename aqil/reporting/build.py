@@ -46,7 +46,7 @@ def _figures(folder: Path, records: dict, reference: dict, window: int) -> dict[
 
 def write_report(records_dir: Path, out: Path, reference_dir: Path = REFERENCE) -> dict[str, Any]:
     """Build the report from the records in ``records_dir`` into ``out`` (report.md, summary.txt,
-    summary.json, table2.json, figures/); returns the table."""
+    summary.json, table2.json, curves.tsv, figures/); returns the table."""
     records = load_records(records_dir)
     params = common_params(records)
     reference = reference_rewards(reference_dir)
@@ -64,6 +64,8 @@ def write_report(records_dir: Path, out: Path, reference_dir: Path = REFERENCE) 
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     dirty = any((r.commit or "").endswith("-dirty") for recs in records.values() for r in recs)
+    write_text(out / "curves.tsv", plots.curves_table({r: records[r] for r in tables.ORDER},
+                                                     params["report"]["moving_average"]))
     write_json(out / "table2.json", table)
     write_json(out / "summary.json", render.small_metrics(table))
     write_text(out / "summary.txt", render.summary_lines(table))

@@ -64,6 +64,24 @@ def _rows(recs: list[SeedRecord], column: str, window: int | None) -> np.ndarray
     return rows
 
 
+def curves_table(records: dict[str, list[SeedRecord]], window: int) -> str:
+    """The data of DVC's overlay plot (dvc.yaml's top-level ``plots``): per run and episode, the median
+    and quartiles over seeds of the trailing mean reward, as in the figures. Summaries, not every seed,
+    keep the git-tracked file small (a few hundred kB at 100 seeds)."""
+    lines = ["run\tepisode\tseeds\tmedian\tq25\tq75"]
+    for run, recs in records.items():
+        if not recs:
+            continue
+        rows = _rows(recs, "reward", window)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an episode where every seed is NaN stays NaN
+            q = np.nanpercentile(rows, [25, 50, 75], axis=0)
+        seeds = np.sum(np.isfinite(rows), axis=0)
+        lines += [f"{PAPER_RUNS[run].label}\t{i + 1}\t{seeds[i]}\t{q[1, i]:.5g}\t{q[0, i]:.5g}\t{q[2, i]:.5g}"
+                  for i in range(rows.shape[1]) if seeds[i]]
+    return "\n".join(lines) + "\n"
+
+
 def _reward_panel(ax: plt.Axes, run: str, recs: list[SeedRecord], reference: np.ndarray, window: int) -> None:
     finite = [r for r in recs if not r.diverged]
     diverged = [r for r in recs if r.diverged]
