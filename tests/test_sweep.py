@@ -349,7 +349,7 @@ def test_dask_workers_in_their_own_clones_give_the_serial_bytes_and_the_audit_ca
 
 
 @pytest.mark.pipeline
-def test_a_worker_killed_mid_seed_has_the_seed_run_again_on_the_other_with_the_serial_bytes(cluster, serial):
+def test_a_killed_worker_s_seed_runs_again_on_the_other_and_a_third_clone_trains_nothing(cluster, serial):
     repo, address, flags = cluster
     (flags / "kill").touch()
     proc = sweep_cmd(repo, "--run", "rl500", "--seeds", "0-1", "--scheduler", address, "--audit", "0",
@@ -364,6 +364,13 @@ def test_a_worker_killed_mid_seed_has_the_seed_run_again_on_the_other_with_the_s
     assert set(record["final_ran"]) <= {"check_params", "report"}
     assert _hashes(repo / "dvc.lock") == serial
     assert "aqil sweep: 12 stages computed and 0 restored from the run-cache, in 2 seed chains" in proc.stdout
+
+    # A third clone, with the sweep's seed lists, trains nothing: every seed's stages come from the remote.
+    third = flags / "third"
+    run(flags, "git", "clone", "-q", str(repo), str(third))
+    shutil.copy2(repo / "params.yaml", third / "params.yaml")
+    assert ran(dvc(third, "repro", "--pull", "report")) <= {"check_params", "report"}
+    assert _hashes(third / "dvc.lock") == serial
 
 
 def test_help_names_the_command():
