@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import itertools
 import math
 import struct
@@ -26,7 +27,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError
 
-from aqil.layout import ALL_RUNS
+from aqil.layout import ALL_RUNS, RunSpec
 
 
 class ConfigError(ValueError):
@@ -180,43 +181,37 @@ class ReportConfig:
 _SEED_RULE = _check("interval", 0, 2**63 - 1)  # one run's training seeds: distinct non-negative integers
 
 
-@dataclass(frozen=True)
-class SeedsConfig:
-    """The seeds of each run (one training run per seed). A section of their own, apart from each
-    run's settings, so that adding a seed to one run reruns only that seed's stages (a stage depends
-    on its run's settings, never on this list)."""
-
-    rl500: list[int] = field(default_factory=lambda: [0], metadata=_SEED_RULE)
-    il250: list[int] = field(default_factory=lambda: [0], metadata=_SEED_RULE)
-    il500: list[int] = field(default_factory=lambda: [0], metadata=_SEED_RULE)
-    il250_rl250: list[int] = field(default_factory=lambda: [0], metadata=_SEED_RULE)
-    bc250: list[int] = field(default_factory=lambda: [0], metadata=_SEED_RULE)
-    bc250_rl250: list[int] = field(default_factory=lambda: [0], metadata=_SEED_RULE)
-    dagger250: list[int] = field(default_factory=lambda: [0], metadata=_SEED_RULE)
-    dqfd250_rl250: list[int] = field(default_factory=lambda: [0], metadata=_SEED_RULE)
-
-    def of(self, run: str) -> list[int]:
-        return getattr(self, run)
+def _seeds_of(self: Any, run: str) -> list[int]:
+    return getattr(self, run)
 
 
-@dataclass(frozen=True)
-class Params:
-    seeds: SeedsConfig = field(default_factory=SeedsConfig)
-    env: EnvConfig = field(default_factory=EnvConfig)
-    rewards: RewardsConfig = field(default_factory=RewardsConfig)
-    expert: ExpertConfig = field(default_factory=ExpertConfig)
-    dqn: DQNConfig = field(default_factory=DQNConfig)
-    il250: EpisodesConfig = field(default_factory=lambda: EpisodesConfig(250))
-    il500: EpisodesConfig = field(default_factory=lambda: EpisodesConfig(500))
-    rl500: EpisodesConfig = field(default_factory=lambda: EpisodesConfig(500))
-    il250_rl250: FinetuneConfig = field(default_factory=FinetuneConfig)
-    # Beyond the paper: standard uses of the same expert data (aqil/baselines.py)
-    bc250: EpisodesConfig = field(default_factory=lambda: EpisodesConfig(250))
-    bc250_rl250: FinetuneConfig = field(default_factory=FinetuneConfig)
-    dagger250: EpisodesConfig = field(default_factory=lambda: EpisodesConfig(250))
-    dqfd250_rl250: DQfDConfig = field(default_factory=DQfDConfig)
-    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
-    report: ReportConfig = field(default_factory=ReportConfig)
+# The run sections are made from the run registry (aqil/layout.py), so that a new run needs no edit here.
+SeedsConfig = dataclasses.make_dataclass(
+    "SeedsConfig", [(run, list[int], field(default_factory=lambda: [0], metadata=_SEED_RULE)) for run in ALL_RUNS],
+    namespace={"of": _seeds_of, "__module__": __name__}, frozen=True)
+SeedsConfig.__doc__ = """The seeds of each run (one training run per seed). A section of their own, apart from each
+run's settings, so that adding a seed to one run reruns only that seed's stages (a stage depends on its
+run's settings, never on this list). ``seeds.of(run)``: one run's list."""
+
+RUN_SETTINGS: dict[str, type] = {"episodes": EpisodesConfig, "finetune": FinetuneConfig, "dqfd": DQfDConfig}
+
+
+def _run_field(spec: RunSpec) -> tuple[str, type, Any]:
+    kind = RUN_SETTINGS[spec.settings]
+    return spec.name, kind, field(default_factory=functools.partial(kind, episodes=spec.episodes))
+
+
+Params = dataclasses.make_dataclass("Params", [
+    ("seeds", SeedsConfig, field(default_factory=SeedsConfig)),
+    ("env", EnvConfig, field(default_factory=EnvConfig)),
+    ("rewards", RewardsConfig, field(default_factory=RewardsConfig)),
+    ("expert", ExpertConfig, field(default_factory=ExpertConfig)),
+    ("dqn", DQNConfig, field(default_factory=DQNConfig)),
+    *(_run_field(spec) for spec in ALL_RUNS.values()),  # rl500: EpisodesConfig(500), ... (aqil/layout.py)
+    ("evaluate", EvaluateConfig, field(default_factory=EvaluateConfig)),
+    ("report", ReportConfig, field(default_factory=ReportConfig)),
+], namespace={"__module__": __name__}, frozen=True)
+Params.__doc__ = "params.yaml, typed: the shared sections, one section per run of the registry, evaluate, report."
 
 
 def _type_name(tp: Any) -> str:

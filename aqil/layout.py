@@ -30,6 +30,8 @@ class RunSpec:
     init_from: str | None = None  # run whose final network (and momentum) this one continues
     expert_from: str | None = None  # run whose recorded expert episodes this one trains on
     paper: bool = True  # a row of the paper's Table 2 (else a baseline beside it)
+    settings: str = "episodes"  # the shape of its params.yaml section: episodes | finetune | dqfd (aqil/config.py)
+    episodes: int = 250  # its default number of training episodes
 
     @property
     def parents(self) -> tuple[str, ...]:
@@ -41,14 +43,14 @@ class RunSpec:
 # An imitation run of the paper records its own expert episodes (as the reference's runs each drove
 # their own expert); the baselines reuse IL250's, so that they differ from IL250 only in their method.
 _SPECS = (
-    RunSpec("rl500", "RL500", "rl"),
+    RunSpec("rl500", "RL500", "rl", episodes=500),
     RunSpec("il250", "IL250", "imitation", expert_from="il250"),
-    RunSpec("il500", "IL500", "imitation", expert_from="il500"),
-    RunSpec("il250_rl250", "IL250+RL250", "rl", init_from="il250"),
+    RunSpec("il500", "IL500", "imitation", expert_from="il500", episodes=500),
+    RunSpec("il250_rl250", "IL250+RL250", "rl", init_from="il250", settings="finetune"),
     RunSpec("bc250", "BC250", "bc", expert_from="il250", paper=False),
-    RunSpec("bc250_rl250", "BC250+RL250", "rl", init_from="bc250", paper=False),
+    RunSpec("bc250_rl250", "BC250+RL250", "rl", init_from="bc250", paper=False, settings="finetune"),
     RunSpec("dagger250", "DAgger250", "dagger", paper=False),
-    RunSpec("dqfd250_rl250", "DQfD250+RL250", "dqfd", expert_from="il250", paper=False),
+    RunSpec("dqfd250_rl250", "DQfD250+RL250", "dqfd", expert_from="il250", paper=False, settings="dqfd"),
 )
 ALL_RUNS: dict[str, RunSpec] = {spec.name: spec for spec in _SPECS}
 PAPER_RUNS: dict[str, RunSpec] = {n: s for n, s in ALL_RUNS.items() if s.paper}

@@ -1,6 +1,7 @@
 """dvc.yaml, generated from the run registry (aqil/layout.py) and the import graph of each stage script.
 
-``python -m aqil.pipeline`` rewrites dvc.yaml; ``--check`` exits 1 when it is stale (the tests run it).
+``python -m aqil.pipeline`` rewrites dvc.yaml and each run's stage script (stages/<run>.py); ``--check``
+exits 1 when one is stale (the tests run it).
 Each stage lists exactly the library files its script imports, transitively: a missing one would let
 an edit go unnoticed by DVC, an extra one would rerun a stage for nothing. Adding a run to the
 registry adds its stages here, with no hand-kept lists.
@@ -23,7 +24,9 @@ from aqil.layout import ALL_RUNS, BASELINE_RUNS, COLLECTING_RUNS, COMPARE_SECTIO
 
 ROOT = Path(__file__).resolve().parents[1]
 RL_REWARDS = ["rewards.sigma1", "rewards.sigma1_units", "rewards.terminal"]
-# params.yaml keys each method's training reads (besides its own section)
+# params.yaml keys each method's training reads (besides its own section). A method not listed gets
+# every shared section: never a missed dependency, at worst a rerun an unrelated edit did not need.
+ALL_SHARED = ["env", "expert", "dqn", "rewards"]
 METHOD_PARAMS = {
     "imitation": ["dqn", "rewards"],
     "bc": ["dqn", "rewards"],
@@ -92,7 +95,7 @@ def _train(spec: RunSpec) -> dict[str, Any]:
     outs = [f"{folder}/{name}" for name in ("model.pt", "losses.npy", "metrics.json", "episodes.tsv")]
     outs.append(f"results/timing/{spec.name}/seed${{item.seed}}.json")
     return _per_seed(spec.name, f"python -m stages.{spec.name} --seed ${{item.seed}}", deps,
-                     [*METHOD_PARAMS[spec.method], spec.name], outs)
+                     [*METHOD_PARAMS.get(spec.method, ALL_SHARED), spec.name], outs)
 
 
 def _evaluate(spec: RunSpec) -> dict[str, Any]:
@@ -160,6 +163,25 @@ def check_params_stage(params: Params, _seed: int, results: Path) -> None:
     print(f"params.yaml: valid (seeds per run: {counts})")
 
 
+def stage_script(spec: RunSpec) -> str:
+    """A training run's entry script (stages/<run>.py): the same few lines for every run."""
+    module = "aqil.runs" if spec.paper else "aqil.baselines"
+    imports = sorted([f"    from {module} import train_stage", "    from aqil.cli import run_stage"])
+    return (f'"""DVC stage {spec.name}: train the run for one seed (see {module.replace(".", "/")}.py)."""\n\n'
+            'if __name__ == "__main__":\n'
+            "    from aqil.cli import guard_imports\n\n"
+            "    guard_imports()  # first: Ctrl-C or an error during the slow imports below is one line, no traceback\n"
+            "    from functools import partial\n\n" + "\n".join(imports) + "\n\n"
+            f'    run_stage(partial(train_stage, "{spec.name}"), "Train {spec.name} for one seed.", '
+            f'run="{spec.name}")\n')
+
+
+def stale_scripts(root: Path = ROOT) -> dict[Path, str]:
+    """The runs' stage scripts that are missing or differ from what the generator writes, with that text."""
+    scripts = {root / "stages" / f"{name}.py": stage_script(spec) for name, spec in ALL_RUNS.items()}
+    return {path: text for path, text in scripts.items() if not path.is_file() or path.read_text() != text}
+
+
 def is_stale(path: Path) -> bool:
     """Whether ``path`` differs from what the generator writes now."""
     return not path.is_file() or path.read_text() != render()
@@ -169,14 +191,22 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Write dvc.yaml from the run registry and the stages' imports.")
     parser.add_argument("--check", action="store_true", help="exit 1 if dvc.yaml is not what would be written")
     args = parser.parse_args(argv)
-    path = ROOT / "dvc.yaml"
-    if args.check:
-        if is_stale(path):
-            sys.exit("aqil: error: dvc.yaml is stale; regenerate it with: python -m aqil.pipeline")
-        print("dvc.yaml is current")
+    scripts, path = stale_scripts(), ROOT / "dvc.yaml"
+    if args.check:  # dvc.yaml is read from the scripts' imports: while one is stale, it cannot be checked
+        stale = list(scripts) or ([path] if is_stale(path) else [])
+        if stale:
+            names = ", ".join(str(p.relative_to(ROOT)) for p in stale)
+            sys.exit(f"aqil: error: {names}: stale; regenerate with: python -m aqil.pipeline")
+        print("dvc.yaml and the runs' stage scripts are current")
         return
-    path.write_text(render())
-    print(f"wrote {path}")
+    for script, text in scripts.items():  # first: dvc.yaml lists what they import
+        write_text(script, text)
+        print(f"wrote {script.relative_to(ROOT)}")
+    if is_stale(path):
+        write_text(path, render())
+        print(f"wrote {path.relative_to(ROOT)}")
+    elif not scripts:
+        print("dvc.yaml and the runs' stage scripts are current")
 
 
 if __name__ == "__main__":

@@ -441,3 +441,40 @@ def test_adding_the_baselines_reruns_none_of_the_papers_runs(tmp_path):
     ran_now = ran(dvc(repo, "repro"))
     baselines = {f"{r}@0" for r in BASELINES} | {evaluation(r, 0) for r in BASELINES}
     assert ran_now == {"compare"} | baselines
+
+
+TOY_SPEC = '    RunSpec("toy250", "Toy250", "toy", expert_from="il250", paper=False),\n'
+TOY_METHOD = '''
+
+def toy(ctx: RunContext) -> tuple[RunResult, np.ndarray]:
+    """A new method, as a user would add one: here behavioural cloning under another name."""
+    return behavioural_cloning(ctx)
+
+
+BASELINE_METHODS["toy"] = toy
+'''
+
+
+def test_a_new_method_touches_three_files(tmp_path):
+    """A toy method: its RunSpec, its function and its params. `python -m aqil.pipeline` writes the rest
+    (its stages in dvc.yaml and its entry script), and DVC trains and evaluates it."""
+    repo = fresh_copy(tmp_path / "repo")
+    layout = (repo / "aqil" / "layout.py").read_text()
+    (repo / "aqil" / "layout.py").write_text(layout.replace("\n)\nALL_RUNS", f"\n{TOY_SPEC})\nALL_RUNS", 1))
+    with (repo / "aqil" / "baselines.py").open("a") as fh:
+        fh.write(TOY_METHOD)
+    params = (repo / "params.yaml").read_text()
+    params = params.replace("  dqfd250_rl250: [0]\n", "  dqfd250_rl250: [0]\n  toy250: [0]\n")
+    (repo / "params.yaml").write_text(params.replace("\nevaluate:\n", "\ntoy250:\n  episodes: 3\n\nevaluate:\n"))
+    edited = {line[3:] for line in run(repo, "git", "status", "--porcelain").stdout.splitlines()}
+    assert edited == {"aqil/layout.py", "aqil/baselines.py", "params.yaml"}
+
+    run(repo, sys.executable, "-m", "aqil.pipeline")
+    changed = {line[3:] for line in run(repo, "git", "status", "--porcelain", "-uall").stdout.splitlines()}
+    assert changed == edited | {"dvc.yaml", "stages/toy250.py"}
+    stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+    assert "results/toy250" in stages["compare"]["deps"] and "aqil/baselines.py" in stages["toy250"]["deps"]
+    assert ran(dvc(repo, "repro", "evaluate_toy250")) == {"check_params", "collect_il250@0", "toy250@0",
+                                                          "evaluate_toy250@0"}
+    metrics = json.loads((repo / "results" / "toy250" / "seed0" / "metrics.json").read_text())
+    assert metrics["episodes"] == 3
