@@ -74,3 +74,16 @@ def test_the_papers_stages_depend_on_no_baseline(name):
     assert not {"aqil/baselines.py", "aqil/dqfd.py", "aqil/kernel_losses.py", "aqil/compare.py"} & set(deps)
     assert not [d for d in deps if any(part in BASELINE_RUNS for part in d.split("/"))]
     assert not [d for d in deps if d in ("results", "results/eval", "results/timing")]  # would hold baselines' files
+
+
+def test_the_runs_stage_scripts_are_generated_and_a_stale_one_is_named(tmp_path):
+    assert pipeline.stale_scripts() == {}  # the committed scripts are what the generator writes
+    (tmp_path / "stages").mkdir()
+    for name, spec in ALL_RUNS.items():
+        (tmp_path / "stages" / f"{name}.py").write_text(pipeline.stage_script(spec))
+    assert pipeline.stale_scripts(tmp_path) == {}
+    (tmp_path / "stages" / "rl500.py").write_text("edited by hand\n")
+    (tmp_path / "stages" / "bc250.py").unlink()
+    stale = pipeline.stale_scripts(tmp_path)
+    assert set(stale) == {tmp_path / "stages" / "rl500.py", tmp_path / "stages" / "bc250.py"}
+    assert "from aqil.baselines import train_stage" in stale[tmp_path / "stages" / "bc250.py"]
