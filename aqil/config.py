@@ -186,6 +186,7 @@ def _seeds_of(self: Any, run: str) -> list[int]:
 
 
 # The run sections are made from the run registry (aqil/layout.py), so that a new run needs no edit here.
+# The price: static type checkers see Params and SeedsConfig as plain types, not their fields.
 SeedsConfig = dataclasses.make_dataclass(
     "SeedsConfig", [(run, list[int], field(default_factory=lambda: [0], metadata=_SEED_RULE)) for run in ALL_RUNS],
     namespace={"of": _seeds_of, "__module__": __name__}, frozen=True)
@@ -197,6 +198,9 @@ RUN_SETTINGS: dict[str, type] = {"episodes": EpisodesConfig, "finetune": Finetun
 
 
 def _run_field(spec: RunSpec) -> tuple[str, type, Any]:
+    if spec.settings not in RUN_SETTINGS:
+        raise ValueError(f"aqil/layout.py: run {spec.name}: settings {spec.settings!r}; accepted: "
+                         + ", ".join(RUN_SETTINGS))
     kind = RUN_SETTINGS[spec.settings]
     return spec.name, kind, field(default_factory=functools.partial(kind, episodes=spec.episodes))
 
