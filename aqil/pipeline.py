@@ -188,8 +188,10 @@ def is_stale(path: Path) -> bool:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Write dvc.yaml from the run registry and the stages' imports.")
-    parser.add_argument("--check", action="store_true", help="exit 1 if dvc.yaml is not what would be written")
+    parser = argparse.ArgumentParser(description="Write dvc.yaml and the runs' stage scripts from the run registry "
+                                                 "and the stages' imports.")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 if dvc.yaml or a run's stage script is not what would be written")
     args = parser.parse_args(argv)
     scripts, path = stale_scripts(), ROOT / "dvc.yaml"
     if args.check:  # dvc.yaml is read from the scripts' imports: while one is stale, it cannot be checked
