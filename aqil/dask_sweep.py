@@ -271,12 +271,18 @@ def connect(address: str, timeout: float) -> Any:
         raise SweepError(f"cannot reach the Dask scheduler at {address} ({cause})") from None
 
 
-def check_workers(client: Any, address: str, commit: str, timeout: float) -> dict[str, dict[str, str]]:
-    """Every worker's clone is at the sweep's commit and has a DVC remote to share results through."""
+def check_workers(client: Any, address: str, commit: str, timeout: float,
+                  wanted: int = 1) -> dict[str, dict[str, str]]:
+    """Every worker's clone is at the sweep's commit and has a DVC remote to share results through.
+    Waits up to ``timeout`` for ``wanted`` workers (an audit needs two; workers just started connect
+    one by one), and for at least one."""
     try:
         client.wait_for_workers(1, timeout=timeout)
     except TimeoutError:
         raise SweepError(f"no Dask worker is connected to the scheduler at {address} (waited {timeout:g} s)") from None
+    if wanted > 1:
+        with contextlib.suppress(TimeoutError):  # fewer: the caller says what that means
+            client.wait_for_workers(wanted, timeout=timeout)
     infos = client.run(probe, on_error="return")
     for worker, info in sorted(infos.items()):
         if isinstance(info, BaseException):

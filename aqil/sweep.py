@@ -279,7 +279,8 @@ def _workers(opts: Options, plan: Plan, commit: str, text: str,
                              "NAME URL, commit .dvc/config, then rerun")
         client = dask_sweep.connect(opts.scheduler, opts.timeout)
         try:
-            infos = dask_sweep.check_workers(client, opts.scheduler, commit, opts.timeout)
+            # an explicit audit waits for a second worker; the default audit runs only where there is one
+            infos = dask_sweep.check_workers(client, opts.scheduler, commit, opts.timeout, 2 if opts.audit else 1)
             yield client, Job(commit, text), _audit_share(opts.audit, len(infos), say), state
         finally:
             with contextlib.suppress(Exception):

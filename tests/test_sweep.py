@@ -377,3 +377,31 @@ def test_help_names_the_command():
     proc = subprocess.run([sys.executable, "-m", "aqil.sweep", "--help"], capture_output=True, text=True,
                           cwd=Path(__file__).resolve().parents[1])
     assert proc.returncode == 0 and "python -m aqil.sweep" in proc.stdout and "--scheduler" in proc.stdout
+
+
+class _Scheduler:
+    """A client whose scheduler has one worker connected and a second that never comes."""
+
+    def __init__(self) -> None:
+        self.waited: list[int] = []
+
+    def wait_for_workers(self, n: int, timeout: float) -> None:
+        self.waited.append(n)
+        if n > 1:
+            raise TimeoutError
+
+    def run(self, probe, on_error: str) -> dict:
+        return {"tcp://w1": {"host": "h", "cpu": "c", "clone": "/c", "commit": "abc", "remote": "shared"}}
+
+
+def test_an_explicit_audit_waits_for_a_second_worker_then_says_there_is_one():
+    from aqil.dask_sweep import check_workers
+
+    client = _Scheduler()
+    assert list(check_workers(client, "tcp://s:8786", "abc", 1.0, wanted=2)) == ["tcp://w1"]
+    assert client.waited == [1, 2]  # waited for the second, then went on with one (the audit refuses it)
+    client = _Scheduler()
+    check_workers(client, "tcp://s:8786", "abc", 1.0)
+    assert client.waited == [1]
+    with pytest.raises(SweepError, match=r"^--audit 0.5: a replica runs on a second worker and there is one"):
+        sweep._audit_share(0.5, 1, print)

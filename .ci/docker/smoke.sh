@@ -296,7 +296,7 @@ timeout 1200 "${run_mounted[@]}" sh -ec '
     git clone -q . "/tmp/worker-$w"
     (cd "/tmp/worker-$w" && dask worker tcp://127.0.0.1:8786 --nthreads 1 --no-dashboard >"/tmp/worker-$w.log" 2>&1 &)
   done
-  python -m aqil.sweep --run rl500 --seeds 0-2 --scheduler tcp://127.0.0.1:8786 --audit 0.5
+  python -m aqil.sweep --run rl500 --seeds 0-2 --scheduler tcp://127.0.0.1:8786 --audit 0.5 --timeout 120
   git -c user.name=ci -c user.email=ci@localhost reset -q --hard HEAD~1' 2>&1 | tee "$work/dask.log"
 dask_rc=${PIPESTATUS[0]}
 set -e
