@@ -204,8 +204,9 @@ def main(argv: list[str] | None = None) -> None:
     for script, text in scripts.items():  # first: dvc.yaml lists what they import
         write_text(script, text)
         print(f"wrote {script.relative_to(ROOT)}")
-    if is_stale(path):
-        write_text(path, render())
+    text = render()
+    if not path.is_file() or path.read_text() != text:
+        write_text(path, text)
         print(f"wrote {path.relative_to(ROOT)}")
     elif not scripts:
         print("dvc.yaml and the runs' stage scripts are current")

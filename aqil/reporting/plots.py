@@ -41,12 +41,17 @@ def moving_average(x: np.ndarray, window: int) -> np.ndarray:
     return (c[idx] - c[start]) / (idx - start)
 
 
+def _quantiles(rows: np.ndarray, percents: list[int]) -> np.ndarray:
+    """Per episode (column), the given percentiles over the seeds (rows) that have it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an episode where every seed is NaN stays NaN
+        return np.nanpercentile(rows, percents, axis=0)
+
+
 def _bands(ax: plt.Axes, rows: np.ndarray, color: str, label: str) -> None:
     """Median over seeds as a line; the 25-75% band, and the 5-95% band when there are 10 seeds or more."""
     x = np.arange(1, rows.shape[1] + 1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # an episode where every seed is NaN stays NaN
-        q = np.nanpercentile(rows, [5, 25, 50, 75, 95], axis=0)
+    q = _quantiles(rows, [5, 25, 50, 75, 95])
     n = len(rows)
     ax.plot(x, q[2], color=color, lw=1.6, label=f"{label}: median of {n} seed{'s' if n > 1 else ''}")
     if n >= 4:
@@ -73,9 +78,7 @@ def curves_table(records: dict[str, list[SeedRecord]], window: int) -> str:
         if not recs:
             continue
         rows = _rows(recs, "reward", window)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # an episode where every seed is NaN stays NaN
-            q = np.nanpercentile(rows, [25, 50, 75], axis=0)
+        q = _quantiles(rows, [25, 50, 75])
         seeds = np.sum(np.isfinite(rows), axis=0)
         lines += [f"{PAPER_RUNS[run].label}\t{i + 1}\t{seeds[i]}\t{q[1, i]:.5g}\t{q[0, i]:.5g}\t{q[2, i]:.5g}"
                   for i in range(rows.shape[1]) if seeds[i]]
