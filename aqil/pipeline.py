@@ -179,12 +179,16 @@ def stage_script(spec: RunSpec) -> str:
 def stale_scripts(root: Path = ROOT) -> dict[Path, str]:
     """The runs' stage scripts that are missing or differ from what the generator writes, with that text."""
     scripts = {root / "stages" / f"{name}.py": stage_script(spec) for name, spec in ALL_RUNS.items()}
-    return {path: text for path, text in scripts.items() if not path.is_file() or path.read_text() != text}
+    return {path: text for path, text in scripts.items() if _differs(path, text)}
+
+
+def _differs(path: Path, text: str) -> bool:
+    return not path.is_file() or path.read_text() != text
 
 
 def is_stale(path: Path) -> bool:
     """Whether ``path`` differs from what the generator writes now."""
-    return not path.is_file() or path.read_text() != render()
+    return _differs(path, render())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -204,8 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     for script, text in scripts.items():  # first: dvc.yaml lists what they import
         write_text(script, text)
         print(f"wrote {script.relative_to(ROOT)}")
-    text = render()
-    if not path.is_file() or path.read_text() != text:
+    if _differs(path, text := render()):
         write_text(path, text)
         print(f"wrote {path.relative_to(ROOT)}")
     elif not scripts:
