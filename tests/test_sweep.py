@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -242,14 +243,17 @@ def test_local_sweep_ctrl_c_exits_130_and_leaves_nothing(tmp_path):
     repo = _copy(tmp_path / "repo")
     before = (repo / "params.yaml").read_text()
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    # A suite started in the background of a script inherits an ignored SIGINT, and the sweep would then
+    # train to the end (as a background job should): give it the terminal's Ctrl-C, as test_bad_inputs does.
     proc = subprocess.Popen([sys.executable, "-m", "aqil.sweep", "--run", "rl500", "--seeds", "0-1", "--jobs", "2"],
-                            cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     clones = repo / ".dvc" / "tmp" / "aqil-sweep"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not list(clones.glob("*/worker-*/results/checked")):
         time.sleep(0.5)  # a worker's dvc repro is running its chain (check_params has passed)
-    proc.send_signal(2)
-    try:  # the workers' teardown takes longer on a loaded machine (60 s were not enough with 2 cores busy)
+    proc.send_signal(signal.SIGINT)
+    try:  # a generous bound for a loaded machine: the teardown itself takes seconds
         _, err = proc.communicate(timeout=240)
     finally:
         if proc.poll() is None:
