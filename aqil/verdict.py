@@ -14,7 +14,8 @@ Conventions, the same everywhere:
   one half, rounded outward (floor for the lower bound, ceil for the upper) for its interval.
 * censoring: ``capped[i]`` marks a right-censored lower bound (an episode cut at the step cap). Above
   the paper's value it is surely above; at or below, its true side is unknown and it is counted
-  against every verdict (both sides of the p-value; both ends of the interval's count).
+  against every verdict (both sides of the p-value; both ends of the interval's count). Between our
+  runs (``compare_runs``) the claimed loser's capped seeds rank above every seed: the claim's worst case.
 * NaN (a diverged seed): cell functions refuse it -- divergence is a regime of its own
   (``split_regimes``), and the paper's value is compared within the finite regime. Comparisons between
   our runs (``compare_runs``, ``interquartile_mean``, ``performance_profile``) keep diverged seeds and
@@ -342,6 +343,7 @@ class Comparison:
     n_b: int
     diverged_a: int  # NaN seeds, ranked below every finite value
     diverged_b: int
+    censored_b: int  # the loser's capped seeds, ranked above every seed of both runs (the claim's worst case)
     p: float  # one-sided Mann-Whitney U, H1: a is stochastically greater than b
     method: str  # "exact" (no ties, n_a * n_b <= EXACT_MANN_WHITNEY_PAIRS) or "asymptotic" (with continuity)
     probability_of_improvement: float  # P(A > B) + 0.5 P(A = B)
@@ -349,21 +351,48 @@ class Comparison:
     high: float
 
 
-def compare_runs(winner: ArrayLike, loser: ArrayLike, samples: int, rng: np.random.Generator) -> Comparison:
+def compare_runs(winner: ArrayLike, loser: ArrayLike, samples: int, rng: np.random.Generator,
+                 loser_capped: Mask = None) -> Comparison:
     """Does run A (winner) beat run B (loser)? A rank test and rliable's probability of improvement.
 
     Diverged (NaN) seeds stay in, below every finite value: a NaN network scores at the floor, and
-    dropping them would reward divergence.
+    dropping them would reward divergence. A loser's capped value is a lower bound, so it is ranked above
+    every seed of both runs (``_worst_case``): the rank sum and the probability of improvement are then the
+    least favourable to A that any uncapped values could give. A's own capped values stay as they are,
+    which can only understate A. So a significant win holds whatever the capped episodes would have scored.
     """
     a, nan_a = _floored(winner)
     b, nan_b = _floored(loser)
     if not a.size or not b.size:
         raise ValueError("each run needs at least one seed")
+    b, censored = _worst_case(a, b, loser_capped)
     ties = np.unique(np.concatenate([a, b])).size < a.size + b.size
     method = "exact" if not ties and a.size * b.size <= EXACT_MANN_WHITNEY_PAIRS else "asymptotic"
     p = float(stats.mannwhitneyu(a, b, alternative="greater", method=method, use_continuity=True).pvalue)
     low, high = _bootstrap_improvement(a, b, samples, rng)
-    return Comparison(int(a.size), int(b.size), nan_a, nan_b, p, method, probability_of_improvement(a, b), low, high)
+    return Comparison(int(a.size), int(b.size), nan_a, nan_b, censored, p, method, probability_of_improvement(a, b),
+                      low, high)
+
+
+def _worst_case(a: np.ndarray, b: np.ndarray, capped: Mask) -> tuple[np.ndarray, int]:
+    """B with its capped values lifted, in their order and without new ties, above every value of A and B.
+
+    No completion of a lower bound ranks it higher, and the one-sided test's p only grows as B's ranks
+    rise (and, in the asymptotic test, as ties disappear)."""
+    if capped is None:
+        return b, 0
+    mask = np.asarray(capped, dtype=bool)
+    if mask.shape != b.shape:
+        raise ValueError(f"loser_capped has shape {mask.shape}, the loser's values {b.shape}")
+    if not mask.any():
+        return b, 0
+    if not np.isfinite(b[mask]).all():
+        raise ValueError("a diverged (NaN) seed cannot be capped: its network scores at the floor")
+    both = np.concatenate([a, b])
+    finite = both[np.isfinite(both)]
+    lifted = b.copy()
+    lifted[mask] += finite.max() - b[mask].min() + 1.0
+    return lifted, int(mask.sum())
 
 
 def _resample_counts(n: int, samples: int, rng: np.random.Generator) -> np.ndarray:

@@ -121,12 +121,29 @@ def _records(**overrides) -> dict[str, list[records.SeedRecord]]:
     return {run: [_record(run, s, scores[run] + s, **overrides.get(run, {})) for s in range(8)] for run in scores}
 
 
-def test_a_clear_win_holds_and_a_win_over_a_capped_loser_is_not_counted():
+def test_a_clear_win_holds_and_a_capped_loser_counts_at_its_worst():
     rng = np.random.default_rng(0)
     table = tables.conclusion(_records(), 1000, rng)
     assert table["holds"] and not table["refuted"]
-    capped = tables.conclusion(_records(il250={"eval_capped": 3}), 1000, rng)
-    assert not capped["holds"] and capped["failed"] == ["IL250 (eval_reward)"]
+    plain = next(r for r in table["comparisons"] if (r["other"], r["measure"]) == ("il250", "eval_reward"))
+    recs = _records()
+    for rec in recs["il250"][:1]:  # one capped IL250 evaluation, ranked above every IL250+RL250 seed
+        rec.eval["capped_episodes"] = 3
+    one = tables.conclusion(recs, 1000, rng)
+    row = next(r for r in one["comparisons"] if (r["other"], r["measure"]) == ("il250", "eval_reward"))
+    assert row["censored_b"] == 1 and row["probability_of_improvement"] == pytest.approx(56 / 64)
+    assert one["holds"] and row["p"] > plain["p"] and plain["censored_b"] == 0
+    every = tables.conclusion(_records(il250={"eval_capped": 3}), 1000, rng)  # every IL250 seed may lie above
+    assert not every["holds"] and every["failed"] == ["IL250 (eval_reward)"] and not every["refuted"]
+
+
+def test_the_reverse_test_ranks_the_winners_capped_seeds_first():
+    recs = _records(il250_rl250={"eval_capped": 1})
+    for rec in recs["il250_rl250"]:  # a loss on the observed values, but every winner's value is a lower bound
+        rec.eval["avg_reward"] = 1.0
+    table = tables.conclusion(recs, 1000, np.random.default_rng(0))
+    row = next(r for r in table["comparisons"] if (r["other"], r["measure"]) == ("il250", "eval_reward"))
+    assert row["censored_reverse"] == 8 and row["p_reverse"] > 0.99 and not table["refuted"]
 
 
 def test_nothing_trained_is_not_judged():

@@ -321,6 +321,33 @@ def test_diverged_seeds_rank_below_every_finite_value():
     assert both.probability_of_improvement == 0.5
 
 
+def test_a_capped_loser_is_ranked_at_its_worst_for_the_claim():
+    g = rng(6)
+    a, b = g.normal(2.0, 1.0, size=9), g.normal(0.0, 1.0, size=8)
+    capped = np.zeros(8, dtype=bool)
+    capped[[1, 4]] = True
+    c = compare_runs(a, b, 500, rng(), loser_capped=capped)
+    lifted = b.copy()
+    lifted[capped] = [100.0, 101.0]  # above every value, in the same order
+    assert c.censored_b == 2 and c.method == "exact"
+    assert c.p == compare_runs(a, lifted, 500, rng()).p > compare_runs(a, b, 500, rng()).p
+    assert c.probability_of_improvement == pytest.approx((9 * 6 - ((a[:, None] <= b[~capped]).sum())) / 72)
+    for _ in range(200):  # no completion of the lower bounds gives a larger p or a smaller improvement
+        completion = b.copy()
+        completion[capped] += g.exponential(3.0, size=2)
+        other = compare_runs(a, completion, 10, rng())
+        assert other.p <= c.p and other.probability_of_improvement >= c.probability_of_improvement
+
+
+def test_capped_values_are_checked():
+    with pytest.raises(ValueError, match="shape"):
+        compare_runs([1.0, 2.0], [0.0, 1.0], 10, rng(), loser_capped=[True])
+    with pytest.raises(ValueError, match="cannot be capped"):
+        compare_runs([1.0, 2.0], [np.nan, 1.0], 10, rng(), loser_capped=[True, False])
+    plain = compare_runs([1.0, 2.0], [0.0, 1.5], 10, rng(), loser_capped=[False, False])
+    assert plain == compare_runs([1.0, 2.0], [0.0, 1.5], 10, rng()) and plain.censored_b == 0
+
+
 def test_bootstrap_interval_is_seeded_and_covers_the_estimate():
     g = rng(4)
     a, b = g.normal(1.0, 1.0, size=30), g.normal(0.0, 1.0, size=25)
