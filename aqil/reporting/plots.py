@@ -149,7 +149,8 @@ def table2_figure(path: Path, records: dict[str, list[SeedRecord]]) -> None:
                 y = paper.TABLE2[run][column]
                 ax.scatter([i], [y], marker="D", s=60, color=PAPER, zorder=5, edgecolor="black", lw=0.6)
                 ax.annotate(f"{y:,.0f}", (i, y), xytext=(0, 7), textcoords="offset points", fontsize=8,
-                            color=PAPER, va="bottom", ha="center", fontweight="bold")
+                            color=PAPER, va="bottom", ha="center", fontweight="bold", zorder=6,
+                            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85})
             ax.set_yscale("log")
             ax.set_ylim(top=ax.get_ylim()[1] * 2.5)  # room for the labels above the highest mark
             ax.set_xticks(range(len(records)), [PAPER_RUNS[r].label for r in records])
